@@ -1,0 +1,48 @@
+"""Shared test helpers: paths to the fixtures and real-world files, and a way to
+run the real command in-process and capture what it prints."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
+REAL_WORLD = (REPO.parent / "shared" / "real-world").resolve()
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def tfckpt(capsys):
+    """Call `tfckpt ARGS...` in-process; returns code, stdout and stderr."""
+    from migrate.cli import main
+
+    def run(*argv: str) -> Run:
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as exit_:  # argparse usage errors, --help, --version
+            code = exit_.code
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def tf():
+    from inspectors.tf_loader import tensorflow
+
+    return tensorflow()
