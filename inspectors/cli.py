@@ -17,6 +17,14 @@ LS_HEADERS = ("name", "dtype", "shape", "params", "bytes", "kind", "parts")
 
 
 def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    from inspectors import cli_dir, cli_graph
+
+    _register_ls(subparsers, parent)
+    cli_dir.register(subparsers, parent)
+    cli_graph.register(subparsers, parent)
+
+
+def _register_ls(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     ls = subparsers.add_parser(
         "ls", parents=[parent], help="list the variables of a checkpoint, model dir or .h5",
         description="List every variable: name, dtype, shape, parameters, bytes and kind "
