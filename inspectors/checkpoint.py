@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from dataclasses import dataclass
 from typing import Iterator, Protocol
 
 import numpy as np
 
-from inspectors.errors import CorruptCheckpoint, SourceNotFound
+from inspectors.bundle import BundleIndex, IndexEntry, read_index
+from inspectors.errors import CorruptCheckpoint, SourceNotFound, UnsupportedSource
 from inspectors.paths import Source
 
 MODEL, OPTIMIZER, BOOKKEEPING = "model", "optimizer", "bookkeeping"
@@ -89,37 +91,155 @@ class Reader(Protocol):
     def read(self, name: str) -> np.ndarray: ...
 
 
-class TensorFlowReader:
-    """TensorFlow's own checkpoint reader (V1 and V2 bundles)."""
+class BundleReader:
+    """V1 and V2 checkpoints: the index parsed here (no TensorFlow needed to
+    list), tensor values through TensorFlow's own reader, opened on first read."""
 
     def __init__(self, source: Source):
-        from inspectors import tf_loader
-
-        tf = tf_loader.tensorflow()
         self.source = source
+        self._index: BundleIndex | None = None
+        self._tf_reader = None
         try:
-            self._reader = tf.train.load_checkpoint(source.path)
-        except (tf.errors.OpError, ValueError) as error:
-            raise CorruptCheckpoint(f"cannot read checkpoint {source.given}: "
-                                    f"{_first_line(error)}. Check that all its files are "
-                                    f"complete (.index and every .data shard)") from error
+            self._index = read_index(source.format, source.path)
+        except UnsupportedSource:
+            self._index = None  # a table feature our parser lacks: TensorFlow lists it
 
     def variables(self) -> list[VariableInfo]:
-        shapes = self._reader.get_variable_to_shape_map()
-        dtypes = self._reader.get_variable_to_dtype_map()
-        return sorted(
-            (VariableInfo(name=name, dtype=dtypes[name].name, shape=tuple(shapes[name]),
-                          kind=kind_of(name)) for name in shapes),
-            key=lambda info: info.name)
+        if self._index is None:
+            return self._variables_from_tensorflow()
+        return sorted((VariableInfo(name=e.name, dtype=e.dtype, shape=e.shape,
+                                    kind=kind_of(e.name), partitions=max(1, len(e.slices)))
+                       for e in self._index.entries.values()), key=lambda info: info.name)
+
+    def entry(self, name: str) -> IndexEntry | None:
+        """Where a variable's bytes are (shard, offset, size, crc32c); None if unknown."""
+        return self._index.entries.get(name) if self._index else None
 
     def read(self, name: str) -> np.ndarray:
-        if not self._reader.has_tensor(name):
+        entry = self.entry(name)
+        if entry is not None and self._index.little_endian and raw_readable(entry, self.source.format):
+            return read_raw(self.source.path, entry, num_shards=self._index.num_shards)
+        reader = self._tensorflow_reader()
+        if not reader.has_tensor(name):
             raise SourceNotFound(f"no variable {name!r} in {self.source.given}")
         try:
-            return self._reader.get_tensor(name)
+            return reader.get_tensor(name)
         except Exception as error:  # TF raises several OpError subclasses for bad data
             raise CorruptCheckpoint(f"cannot read variable {name!r} from {self.source.given}: "
                                     f"{_first_line(error)}") from error
+
+    def _variables_from_tensorflow(self) -> list[VariableInfo]:
+        reader = self._tensorflow_reader()
+        shapes = reader.get_variable_to_shape_map()
+        dtypes = reader.get_variable_to_dtype_map()
+        return sorted((VariableInfo(name=name, dtype=dtypes[name].name,
+                                    shape=tuple(shapes[name]), kind=kind_of(name))
+                       for name in shapes), key=lambda info: info.name)
+
+    def _tensorflow_reader(self):
+        if self._tf_reader is None:
+            if self._index is not None and self.source.format == "V2":
+                check_data_files(self._index, self.source.path)
+            self._tf_reader = _load_with_tensorflow(self.source)
+        return self._tf_reader
+
+
+def check_data_files(index: BundleIndex, prefix: str) -> None:
+    """Every V2 entry's bytes must lie inside its shard before TensorFlow reads it:
+    its reader trusts the index and can abort the process on a short file."""
+    sizes: dict[int, int] = {}
+    for entry in index.entries.values():
+        if entry.slices or entry.size == 0:
+            continue
+        if entry.shard_id not in sizes:
+            sizes[entry.shard_id] = _shard_size(prefix, entry.shard_id, index.num_shards)
+        if entry.offset + entry.size > sizes[entry.shard_id]:
+            raise CorruptCheckpoint(
+                f"variable {entry.name!r} lies past the end of "
+                f"{shard_name(prefix, entry.shard_id, index.num_shards)} (needs "
+                f"{entry.offset + entry.size} bytes, the file has {sizes[entry.shard_id]}). "
+                f"The data file is truncated: copy it again")
+
+
+def raw_readable(entry: IndexEntry, checkpoint_format: str) -> bool:
+    """Whole numeric V2 tensors are plain little-endian bytes: no TensorFlow needed."""
+    return (checkpoint_format == "V2" and not entry.slices and entry.crc32c is not None
+            and numpy_dtype(entry.dtype) is not None)
+
+
+def read_raw(prefix: str, entry: IndexEntry, *, num_shards: int) -> np.ndarray:
+    """Read one tensor's bytes from its shard, check their crc32c, view them as an array."""
+    path = shard_name(prefix, entry.shard_id, num_shards)
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(entry.offset)
+            data = handle.read(entry.size)
+    except OSError as error:
+        raise CorruptCheckpoint(f"cannot read variable {entry.name!r} from {path}: "
+                                f"{error.strerror}") from error
+    if len(data) != entry.size:
+        raise CorruptCheckpoint(f"variable {entry.name!r} is cut off in {path} (the data file "
+                                f"is truncated). Copy the checkpoint again")
+    if masked_crc32c(data) != entry.crc32c:
+        raise CorruptCheckpoint(f"variable {entry.name!r} is corrupted in {path} (checksum "
+                                f"mismatch). Copy the checkpoint again from a good source")
+    dtype = numpy_dtype(entry.dtype)
+    expected = math.prod(entry.shape) * dtype.itemsize
+    if expected != entry.size:
+        raise CorruptCheckpoint(f"variable {entry.name!r} in {path} holds {entry.size} bytes "
+                                f"but its shape {list(entry.shape)} needs {expected}")
+    return np.frombuffer(data, dtype=dtype).reshape(entry.shape)
+
+
+def masked_crc32c(data: bytes) -> int:
+    """TensorFlow stores crc32c 'masked' (core/lib/hash/crc32c.h) so that a CRC of
+    data containing CRCs stays well distributed."""
+    import crc32c
+
+    crc = crc32c.crc32c(data)
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def numpy_dtype(dtype: str) -> np.dtype | None:
+    """The numpy dtype for a checkpoint dtype name; None for strings, variants, quantized."""
+    if dtype == "bfloat16" or dtype.startswith("float8"):
+        try:
+            import ml_dtypes
+        except ImportError:
+            return None
+        return np.dtype(getattr(ml_dtypes, dtype)) if hasattr(ml_dtypes, dtype) else None
+    if dtype in ("string", "resource", "variant") or dtype.startswith(("q", "dtype_")):
+        return None
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        return None
+
+
+def shard_name(prefix: str, shard_id: int, num_shards: int) -> str:
+    return f"{prefix}.data-{shard_id:05d}-of-{num_shards:05d}"
+
+
+def _shard_size(prefix: str, shard_id: int, num_shards: int) -> int:
+    path = shard_name(prefix, shard_id, num_shards)
+    try:
+        return os.path.getsize(path)
+    except OSError as error:
+        raise CorruptCheckpoint(f"data shard {path} is missing ({error.strerror}). "
+                                f"Copy every .data-*-of-{num_shards:05d} file of the "
+                                f"checkpoint") from error
+
+
+def _load_with_tensorflow(source: Source):
+    from inspectors import tf_loader
+
+    tf = tf_loader.tensorflow()
+    try:
+        return tf.train.load_checkpoint(source.path)
+    except (tf.errors.OpError, ValueError) as error:
+        raise CorruptCheckpoint(f"cannot read checkpoint {source.given}: "
+                                f"{_first_line(error)}. Check that all its files are "
+                                f"complete (.index and every .data shard)") from error
 
 
 def open_reader(source: Source) -> Reader:
@@ -128,7 +248,7 @@ def open_reader(source: Source) -> Reader:
         from inspectors.keras_h5 import KerasH5Reader
 
         return KerasH5Reader(source)
-    return TensorFlowReader(source)
+    return BundleReader(source)
 
 
 def iter_tensors(reader: Reader, names: list[str]) -> Iterator[tuple[str, np.ndarray]]:
