@@ -29,7 +29,7 @@ class Listing:
 
     def to_dict(self) -> dict:
         return {"source": self.source.path, "format": self.source.format,
-                "global_step": self.global_step, "notes": list(self.source.notes),
+                "global_step": self.global_step, "step": self.source.step, "notes": list(self.source.notes),
                 "variables": [v.to_dict() for v in sorted(self.variables, key=_by_name)],
                 "totals": self.totals()}
 
