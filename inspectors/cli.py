@@ -18,6 +18,7 @@ STATS_COLUMNS = ("name", "dtype", "shape", "min", "max", "mean", "std", "l2", "z
                  "nan", "inf")
 STATS_HEADERS = ("name", "dtype", "shape", "min", "max", "mean", "std", "L2", "% zeros",
                  "NaN", "Inf")
+TREE_COLUMNS = ("scope", "depth", "variables", "params", "nbytes")
 JSON_VALUE_LIMIT = 10_000  # elements; past that JSON says truncated unless --full
 
 
@@ -42,7 +43,18 @@ def _register_ls(subparsers: argparse._SubParsersAction, parent: argparse.Argume
     ls.add_argument("--kind", choices=KIND_CHOICES, help="only variables of this kind")
     ls.add_argument("--sort", choices=("name", "size"), default="name",
                     help="order of the table (JSON is always sorted by name)")
+    ls.add_argument("--tree", action="store_true",
+                    help="scope tree with variable, parameter and byte subtotals")
+    ls.add_argument("--depth", type=_positive_int, metavar="N",
+                    help="with --tree: show scopes down to N levels")
     ls.set_defaults(handler=run_ls)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def _register_show(subparsers: argparse._SubParsersAction,
@@ -161,6 +173,8 @@ def run_ls(args: argparse.Namespace) -> int:
         return EXIT_OK
     for note in result.source.notes:
         print(f"tfckpt: note: {note}", file=sys.stderr)
+    if args.tree or args.depth:
+        return _emit_tree(args, result)
     rows = [v.to_dict() for v in result.variables]
     if args.format == "json":
         sys.stdout.write(render.to_json(result.to_dict()))
@@ -168,6 +182,26 @@ def run_ls(args: argparse.Namespace) -> int:
         sys.stdout.write(render.to_csv(rows, LS_COLUMNS))
     else:
         sys.stdout.write(render.to_table(rows, LS_COLUMNS, headers=LS_HEADERS))
+        sys.stdout.write(_ls_footer(result))
+    return EXIT_OK
+
+
+def _emit_tree(args, result) -> int:
+    from inspectors import listing, render
+
+    rows = [row.to_dict() for row in listing.scope_tree(result.variables, depth=args.depth)]
+    if args.format == "json":
+        document = {"source": result.source.path, "format": result.source.format,
+                    "tree": rows, "totals": result.totals()}
+        sys.stdout.write(render.to_json(document))
+    elif args.format == "csv":
+        sys.stdout.write(render.to_csv(rows, TREE_COLUMNS))
+    else:
+        for row in rows:
+            row["scope"] = "  " * (row["depth"] - 1) + row["scope"].rsplit("/", 1)[-1]
+        sys.stdout.write(render.to_table(rows, ("scope", "variables", "params", "nbytes"),
+                                         headers=("scope", "variables", "params", "bytes"),
+                                         indented=True))
         sys.stdout.write(_ls_footer(result))
     return EXIT_OK
 

@@ -48,6 +48,35 @@ def list_source(given: str, *, match: str | None = None, exclude: str | None = N
                    global_step=_global_step(reader, everything))
 
 
+@dataclass(frozen=True)
+class ScopeRow:
+    """One scope of `ls --tree`: everything whose name starts with `scope/`."""
+
+    scope: str
+    depth: int
+    variables: int
+    params: int
+    nbytes: int
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def scope_tree(variables: tuple[VariableInfo, ...], *, depth: int | None = None) -> list[ScopeRow]:
+    """Scopes in name order, each with subtotals, down to `depth` levels (None: all)."""
+    totals: dict[tuple[str, ...], list[int]] = {}
+    for info in variables:
+        parts = tuple(info.name.split("/"))
+        for level in range(1, len(parts) + 1 if depth is None else min(depth, len(parts)) + 1):
+            entry = totals.setdefault(parts[:level], [0, 0, 0])
+            entry[0] += 1
+            entry[1] += info.size
+            entry[2] += info.nbytes
+    return [ScopeRow(scope="/".join(key), depth=len(key), variables=count, params=params,
+                     nbytes=nbytes)
+            for key, (count, params, nbytes) in sorted(totals.items())]
+
+
 def compile_regex(pattern: str | None, option: str) -> re.Pattern | None:
     if pattern is None:
         return None

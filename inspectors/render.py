@@ -27,12 +27,16 @@ def to_csv(rows: Iterable[dict], columns: Sequence[str]) -> str:
 
 
 def to_table(rows: Iterable[dict], columns: Sequence[str], *,
-             headers: Sequence[str] | None = None, numalign: str = "right") -> str:
-    from tabulate import tabulate
+             headers: Sequence[str] | None = None, indented: bool = False) -> str:
+    import tabulate
 
     body = [[_table_cell(row.get(key)) for key in columns] for row in rows]
-    return tabulate(body, headers=list(headers or columns), tablefmt="simple",
-                    numalign=numalign, disable_numparse=True) + "\n"
+    tabulate.PRESERVE_WHITESPACE = indented  # keep a tree's leading spaces
+    try:
+        return tabulate.tabulate(body, headers=list(headers or columns), tablefmt="simple",
+                                 disable_numparse=True) + "\n"
+    finally:
+        tabulate.PRESERVE_WHITESPACE = False
 
 
 def human_bytes(count: int) -> str:

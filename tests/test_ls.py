@@ -235,3 +235,21 @@ def test_fixture_checkpoints_equal_tensorflow(tfckpt, tf):
         run = tfckpt("ls", source, "--format", "json")
         assert run.code == 0, run.err
         assert listed(run) == tf_reference(tf, json.loads(run.out)["source"]), source
+
+
+def test_tree_subtotals_and_depth(tfckpt):
+    run = tfckpt("ls", REAL_WORLD_SOURCES["iris-dir"], "--tree", "--depth", "2",
+                 "--kind", "model", "--format", "json")
+    tree = {row["scope"]: (row["depth"], row["variables"], row["params"], row["nbytes"])
+            for row in json.loads(run.out)["tree"]}
+    assert tree == {"dnn": (1, 8, 513, 2052), "dnn/hiddenlayer_0": (2, 2, 50, 200),
+                    "dnn/hiddenlayer_1": (2, 2, 220, 880), "dnn/hiddenlayer_2": (2, 2, 210, 840),
+                    "dnn/logits": (2, 2, 33, 132)}
+    table = tfckpt("ls", REAL_WORLD_SOURCES["iris-dir"], "--tree", "--depth", "2").out
+    assert "\n  hiddenlayer_0 " in table
+
+
+def test_tree_depth_must_be_positive(tfckpt):
+    run = tfckpt("ls", REAL_WORLD_SOURCES["iris-dir"], "--tree", "--depth", "0")
+    assert run.code == 2
+    assert "must be 1 or more" in run.err
