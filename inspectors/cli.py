@@ -70,7 +70,7 @@ def _register_show(subparsers: argparse._SubParsersAction,
     show.add_argument("--stats", action="store_true", help="statistics instead of values")
     show.add_argument("--full", action="store_true",
                       help="print every element (default: numpy's summary of large tensors)")
-    show.set_defaults(handler=run_show)
+    show.set_defaults(handler=run_show, more_positionals="names")
 
 
 def run_show(args: argparse.Namespace) -> int:

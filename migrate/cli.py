@@ -64,9 +64,24 @@ def error_line(error: BaseException) -> str:
     return f"{PROG}: error: {error}"
 
 
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """parse_args, except that names after options still count (`show SRC --stats NAME`).
+
+    argparse fills a trailing `nargs="*"` positional in one go, so names typed after an
+    option come back unrecognized; a command that sets `more_positionals` takes them.
+    """
+    args, extra = parser.parse_known_args(argv)
+    target = getattr(args, "more_positionals", None)
+    if extra and target and not any(item.startswith("-") for item in extra):
+        setattr(args, target, [*getattr(args, target), *extra])
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     try:
         return args.handler(args)
     except TfckptError as error:

@@ -139,3 +139,11 @@ def test_truncated_data_is_reported_before_reading(tfckpt, tmp_path):
     run = tfckpt("show", tmp_path / "model.ckpt-1000", "linear/linear_model/x/weights")
     assert run.code == 2
     assert run.err.startswith("tfckpt: error: variable 'linear/linear_model/x/weights' is cut off")
+
+
+def test_names_may_follow_options(tfckpt):
+    run = tfckpt("show", IRIS, "--stats", "dnn/hiddenlayer_*/weights", "--format", "json")
+    assert run.code == 0, run.err
+    assert [s["name"] for s in json.loads(run.out)["stats"]] == [
+        "dnn/hiddenlayer_0/weights", "dnn/hiddenlayer_1/weights", "dnn/hiddenlayer_2/weights"]
+    assert tfckpt("show", IRIS, "--stats", "--bogus").code == 2
