@@ -23,10 +23,11 @@ JSON_VALUE_LIMIT = 10_000  # elements; past that JSON says truncated unless --fu
 
 
 def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
-    from inspectors import cli_dir, cli_graph
+    from inspectors import cli_diff, cli_dir, cli_graph
 
     _register_ls(subparsers, parent)
     _register_show(subparsers, parent)
+    cli_diff.register(subparsers, parent)
     cli_dir.register(subparsers, parent)
     cli_graph.register(subparsers, parent)
 
