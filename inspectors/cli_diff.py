@@ -44,9 +44,6 @@ def run_diff(args: argparse.Namespace) -> int:
                            exclude=listing.compile_regex(args.exclude, "--exclude"),
                            names_only=args.names_only)
     report = diff.diff(args.a, args.b, options, progress=_progress_for(args))
-    report.changed.sort(key=lambda c: -(c.rel_l2 if c.rel_l2 is not None else float("inf")))
-    if args.top is not None:
-        del report.changed[args.top:]
     if not args.quiet:
         sys.stdout.write(_render(report, args))
     return EXIT_DIFFERENT if report.differs else EXIT_OK
@@ -68,10 +65,11 @@ def _render(report, args) -> str:
     from inspectors import render
 
     if args.format == "json":
-        return render.to_json(report.to_dict())
+        return render.to_json(report.to_dict(top=args.top))
     parts = [f"A: {report.a}\nB: {report.b}\n"]
     if report.changed:
-        rows = [{k: _cell(v) for k, v in c.to_dict().items()} for c in report.changed]
+        rows = [{k: _cell(v) for k, v in c.to_dict().items()}
+                for c in report.largest_movers(args.top)]
         parts.append(render.to_table(rows, CHANGED_COLUMNS, headers=CHANGED_HEADERS))
     for title, pairs in (("renamed", report.renamed), ("partitioned in one, whole in the other",
                                                        report.joined)):

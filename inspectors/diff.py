@@ -77,9 +77,15 @@ class Report:
                 "only_in_a": len(self.only_in_a), "only_in_b": len(self.only_in_b),
                 "renamed": len(self.renamed), "differs": self.differs}
 
-    def to_dict(self) -> dict:
+    def largest_movers(self, top: int | None = None) -> list[Change]:
+        """Changed tensors by relative L2, largest first (no reference norm: first)."""
+        ranked = sorted(self.changed, key=lambda c: (-(c.rel_l2 if c.rel_l2 is not None
+                                                       else float("inf")), c.name))
+        return ranked if top is None else ranked[:top]
+
+    def to_dict(self, *, top: int | None = None) -> dict:
         return {"a": self.a, "b": self.b, "identical": sorted(self.identical),
-                "changed": [c.to_dict() for c in sorted(self.changed, key=lambda c: c.name)],
+                "changed": [c.to_dict() for c in self.largest_movers(top)],
                 "shape_changed": [m.to_dict() for m in self.shape_changed],
                 "dtype_changed": [m.to_dict() for m in self.dtype_changed],
                 "only_in_a": sorted(self.only_in_a), "only_in_b": sorted(self.only_in_b),
