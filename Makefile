@@ -5,7 +5,6 @@ PYTHON ?= python3
 VENV := .venv
 LEGACY := .venv-legacy
 export TF_CPP_MIN_LOG_LEVEL := 2
-export TF_USE_LEGACY_KERAS := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: all venv venv-legacy demo test test-main test-legacy fixtures bench clean

@@ -7,6 +7,7 @@ and path errors must answer without paying its ~5 s start-up.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import sys
 from types import ModuleType
@@ -21,7 +22,7 @@ def tensorflow() -> ModuleType:
     # Before the import: C++ logs off unless asked for, and tf-keras (Keras 2)
     # behind tf.compat.v1.layers, which is what TF1 model code calls.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    use_legacy_keras()
     try:
         with _silenced_stderr(os.environ.get("TFCKPT_TF_LOGS") != "1"):
             import tensorflow as tf
@@ -30,6 +31,16 @@ def tensorflow() -> ModuleType:
                                 f"Install tfckpt with its dependencies: pip install tfckpt") from error
     tf.get_logger().setLevel("ERROR")
     return tf
+
+
+def use_legacy_keras() -> None:
+    """Route tf.keras to tf-keras where it is installed (TF 2.16+ with Keras 3).
+
+    Without tf-keras the variable must stay unset: TF 2.15 would look for the
+    missing package and fail to import Keras (and tensorflow-estimator with it).
+    """
+    if importlib.util.find_spec("tf_keras") is not None:
+        os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
 @contextlib.contextmanager

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from inspectors.tf_loader import use_legacy_keras
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
 REAL_WORLD = (REPO.parent / "shared" / "real-world").resolve()
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+use_legacy_keras()
 
 
 @dataclass

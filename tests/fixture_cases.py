@@ -1,0 +1,94 @@
+"""Helpers for tests that read the committed fixture corpus in fixtures/<case>/."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
+GENERATOR = FIXTURES / "generate.py"
+
+
+def case_names() -> list[str]:
+    """Every fixture case: a folder of fixtures/ holding a case.json."""
+    return sorted(p.parent.name for p in FIXTURES.glob("*/case.json"))
+
+
+def case_dir(case: str) -> Path:
+    return FIXTURES / case
+
+
+def load_case(case: str) -> dict:
+    return json.loads((FIXTURES / case / "case.json").read_text())
+
+
+def load_predictions(case: str) -> dict[str, np.ndarray]:
+    with np.load(FIXTURES / case / "predictions.npz", allow_pickle=False) as npz:
+        return {key: npz[key] for key in npz.files}
+
+
+def split_predictions(arrays: dict[str, np.ndarray]) -> tuple[dict, dict]:
+    """{'x:age': ..., 'y:logits': ...} -> ({'age': ...}, {'logits': ...})."""
+    x = {k[2:]: v for k, v in arrays.items() if k.startswith("x:")}
+    y = {k[2:]: v for k, v in arrays.items() if k.startswith("y:")}
+    return x, y
+
+
+def state_files(case: str) -> list[Path]:
+    """Every `checkpoint` state file under a case folder."""
+    return sorted(p for p in (FIXTURES / case).rglob("checkpoint") if p.is_file())
+
+
+def listed_checkpoints(state: Path) -> list[Path]:
+    """The checkpoints a state file names (a V2 prefix or a V1 file), resolved to paths."""
+    paths = []
+    for line in state.read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "all_model_checkpoint_paths":
+            paths.append(state.parent / json.loads(value.strip()))
+    return paths
+
+
+def use_keras_2_in_legacy_env() -> None:
+    """Drop TF_USE_LEGACY_KERAS where the tf_keras package is absent (the legacy env).
+
+    With the flag set, TensorFlow 2.15 routes tf.keras to tf_keras and tensorflow_estimator
+    cannot import; keras 2.15 is the legacy Keras there. TF reads the flag when tf.keras is
+    first touched, so call this right before.
+    """
+    if importlib.util.find_spec("tf_keras") is None:
+        os.environ.pop("TF_USE_LEGACY_KERAS", None)
+
+
+@lru_cache(maxsize=1)
+def load_generator():
+    """fixtures/generate.py as a module, loaded by path without writing __pycache__."""
+    use_keras_2_in_legacy_env()
+    spec = importlib.util.spec_from_file_location("tfckpt_fixtures_generate", GENERATOR)
+    module = importlib.util.module_from_spec(spec)
+    saved, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.dont_write_bytecode = saved
+    return module
+
+
+def assert_same_outputs(expected: dict, actual: dict, *, atol: float = 1e-6) -> None:
+    """Floats within `atol`; ints, bools and strings exactly; same keys and shapes."""
+    assert sorted(actual) == sorted(expected), (sorted(actual), sorted(expected))
+    for key, want in expected.items():
+        got = np.asarray(actual[key])
+        assert got.shape == want.shape, (key, got.shape, want.shape)
+        if want.dtype.kind == "f":
+            np.testing.assert_allclose(got, want, rtol=0, atol=atol, err_msg=key)
+        else:  # bytes from predict() come as objects; astype("S") keeps their full width
+            got = got.astype("S") if want.dtype.kind == "S" else got
+            np.testing.assert_array_equal(got, want, err_msg=key)
