@@ -30,10 +30,13 @@ $(LEGACY)/.installed: requirements/legacy.txt requirements/legacy.lock setup.cfg
 	$(LEGACY)/bin/pip install --disable-pip-version-check -q --no-deps -e .
 	touch $@
 
-# The main job on the bundled fixtures.
+# The main job on the bundled fixtures: list a canned Estimator's checkpoint, a
+# partitioned one, and show that the contrib.learn-named copy holds the same tensors
+# (diff exits 1 because names differ; that is the expected answer here).
 demo: venv
 	$(VENV)/bin/tfckpt ls fixtures/dnn-classifier-v1/model_dir
-	$(VENV)/bin/tfckpt ls fixtures/contrib-learn-names/model_dir --kind model --format json
+	$(VENV)/bin/tfckpt ls fixtures/linear-classifier/model_dir --kind model
+	$(VENV)/bin/tfckpt diff fixtures/contrib-learn-names/model_dir fixtures/dnn-classifier-v1/model_dir --kind model; test $$? -eq 1
 
 # Both groups: main env (everything but `legacy`), then the legacy env (`legacy` only).
 test: test-main test-legacy

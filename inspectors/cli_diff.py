@@ -12,6 +12,8 @@ CHANGED_COLUMNS = ("name", "max_abs", "argmax", "mean_abs", "rms", "rel_l2", "co
 CHANGED_HEADERS = ("changed", "max |a-b|", "at", "mean |a-b|", "RMS", "rel L2", "cosine",
                    "beyond tol", "fraction")
 
+LABELS = {"only_in_a": "only in A", "only_in_b": "only in B"}
+
 
 def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     diff = subparsers.add_parser(
@@ -85,7 +87,7 @@ def _render(report, args) -> str:
 
 def _summary_line(report) -> str:
     counts = report.summary()
-    words = ", ".join(f"{counts[key]} {key.replace('_', ' ')}" for key in
+    words = ", ".join(f"{counts[key]} {LABELS.get(key, key.replace('_', ' '))}" for key in
                       ("identical", "changed", "renamed", "shape_changed", "dtype_changed",
                        "only_in_a", "only_in_b") if counts[key] or key == "identical")
     verdict = "DIFFERENT" if report.differs else "SAME"

@@ -181,7 +181,41 @@ def test_missing_side_is_exit_2(tfckpt, tmp_path):
     assert run.code == 2 and run.err.startswith("tfckpt: error: no such file or directory")
 
 
-def test_fixture_model_dir_steps_differ():
-    steps = sorted(FIXTURES.glob("dnn-classifier-v1/model_dir/*.index"))
-    if len(steps) < 2:
-        pytest.skip("fixtures not generated yet")
+def test_fixture_steps_of_one_model_dir(tfckpt):
+    model_dir = FIXTURES / "dnn-classifier-v1/model_dir"
+    code, report, _ = run_json(tfckpt, f"{model_dir}@20", f"{model_dir}@40", "--kind", "model")
+    assert code == 1
+    assert sorted(c["name"] for c in report["changed"]) == [
+        f"dnn/{layer}/{part}" for layer in ("hiddenlayer_0", "hiddenlayer_1", "logits")
+        for part in ("bias", "kernel")]
+    assert all(0 < c["rel_l2"] < 1 and c["cosine"] > 0.5 for c in report["changed"])
+
+
+def test_fixture_contrib_names_are_a_renamed_copy(tfckpt):
+    code, report, _ = run_json(tfckpt, FIXTURES / "contrib-learn-names/model_dir",
+                               FIXTURES / "dnn-classifier-v1/model_dir", "--kind", "model")
+    assert code == 1
+    assert report["renamed"] == [
+        {"a": f"dnn/{layer}/{old}", "b": f"dnn/{layer}/{new}"}
+        for layer in ("hiddenlayer_0", "hiddenlayer_1", "logits")
+        for old, new in (("biases", "bias"), ("weights", "kernel"))]
+    assert report["only_in_a"] == ["centered_bias_weight"]
+
+
+def test_fixture_two_trainings_differ_everywhere(tfckpt):
+    code, report, _ = run_json(tfckpt, FIXTURES / "saver-v1/model.ckpt-50",
+                               FIXTURES / "dnn-classifier-v1/model_dir")
+    assert code == 1
+    assert report["identical"] == [] and report["only_in_a"] and report["only_in_b"]
+
+
+def test_fixture_partitioned_against_merged(tfckpt, tf, tmp_path):
+    source = FIXTURES / "partitioned"
+    prefix = json.loads(tfckpt("ls", source, "--format", "json").out)["source"]
+    reader = tf.train.load_checkpoint(prefix)
+    whole = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+    merged = save(tf, tmp_path / "merged", whole)
+    listing = json.loads(tfckpt("ls", prefix, "--format", "json").out)
+    assert {v["name"]: v["partitions"] for v in listing["variables"]}["proj/weights"] == 3
+    code, report, _ = run_json(tfckpt, prefix, merged)
+    assert (code, report["identical"]) == (0, sorted(whole))
