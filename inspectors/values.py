@@ -121,10 +121,11 @@ class _Moments:
         self.min = _fold(min, self.min, float(chunk.min()))
         self.max = _fold(max, self.max, float(chunk.max()))
         wide = chunk.astype(np.float64)
-        self.sumsq += float(np.vdot(wide, wide))
+        scratch = np.empty_like(wide)
+        self.sumsq += sum_of_products(wide, wide, scratch)
         mean = float(wide.mean())
-        deviation = wide - mean
-        self._merge(wide.size, mean, float(np.vdot(deviation, deviation)))
+        wide -= mean
+        self._merge(wide.size, mean, sum_of_products(wide, wide, scratch))
 
     def _merge(self, count: int, mean: float, m2: float) -> None:
         total = self.count + count
@@ -132,6 +133,14 @@ class _Moments:
         self.m2 += m2 + delta * delta * self.count * count / total
         self.mean += delta * count / total
         self.count = total
+
+
+def sum_of_products(x: np.ndarray, y: np.ndarray, scratch: np.ndarray) -> float:
+    """sum(x * y) without BLAS: numpy's dot hands vectors to a threaded BLAS whose
+    threads spin against each other on a busy machine (100x slower here)."""
+    product = scratch[:x.size]
+    np.multiply(x, y, out=product)
+    return float(product.sum())
 
 
 def _chunks(flat: np.ndarray) -> Iterator[np.ndarray]:
