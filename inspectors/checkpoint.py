@@ -35,11 +35,18 @@ _BOOKKEEPING_RE = re.compile(
     r"save_counter|_CHECKPOINTABLE_OBJECT_GRAPH|current_loss_scale|good_steps)(?:/\.ATTRIBUTES/VARIABLE_VALUE)?$")
 
 
+# Hyperparameters and counters of the Keras optimizers of TF2 Estimators
+# (`training/Adam/beta_1`, `training/Adagrad/iter`) and of object-based checkpoints
+# (`optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE`); the rest under `optimizer/`
+# (`optimizer/_variables/3/...`, `.OPTIMIZER_SLOT`) are slots.
+_OPTIMIZER_SCALAR_RE = re.compile(r"^(?:training/[^/]+/[^/]+|optimizer/[^/]+/\.ATTRIBUTES/VARIABLE_VALUE)$")
+
+
 def kind_of(name: str) -> str:
     """`model`, `optimizer` (a slot) or `bookkeeping` (step counters, learning rates...)."""
-    if _BOOKKEEPING_RE.search(name):
+    if _BOOKKEEPING_RE.search(name) or _OPTIMIZER_SCALAR_RE.match(name):
         return BOOKKEEPING
-    if _SLOT_RE.search(name):
+    if _SLOT_RE.search(name) or name.startswith("optimizer/"):
         return OPTIMIZER
     return MODEL
 

@@ -227,14 +227,47 @@ def test_bit_flipped_index_never_crashes(tfckpt, tmp_path):
             assert run.err.startswith("tfckpt: error: ") and len(run.err.splitlines()) == 1
 
 
-def test_fixture_checkpoints_equal_tensorflow(tfckpt, tf):
-    sources = sorted(p.parent for p in FIXTURES.glob("*/model_dir/checkpoint"))
-    if not sources:
-        pytest.skip("fixtures not generated yet")
-    for source in sources:
-        run = tfckpt("ls", source, "--format", "json")
+FIXTURE_SOURCES = [
+    *sorted(str(p.parent.relative_to(FIXTURES)) for p in FIXTURES.glob("*/model_dir/checkpoint")),
+    "partitioned", "saver-v1", "saver-v2-sharded", "tf2-object-checkpoint",
+    "tf2-object-checkpoint@1", "rnn-tf1.0-names/tf1.0", "rnn-tf1.0-names/tf1.2",
+    "dnn-classifier-v1/model_dir@20",
+]
+
+
+@pytest.mark.parametrize("case", FIXTURE_SOURCES)
+def test_fixture_checkpoints_equal_tensorflow(tfckpt, tf, case):
+    run = tfckpt("ls", FIXTURES / case, "--format", "json")
+    assert run.code == 0, run.err
+    assert listed(run) == tf_reference(tf, json.loads(run.out)["source"])
+
+
+def test_fixture_partitions_and_kinds(tfckpt):
+    linear = json.loads(tfckpt("ls", FIXTURES / "linear-classifier/model_dir", "--kind", "model",
+                               "--format", "json").out)
+    assert {v["name"]: (v["shape"], v["partitions"]) for v in linear["variables"]} == {
+        "linear/linear_model/age/weights": ([1, 1], 1),
+        "linear/linear_model/bias_weights": ([1], 1),
+        "linear/linear_model/city/weights": ([30, 1], 3),
+        "linear/linear_model/color/weights": ([6, 1], 3)}
+    v2 = json.loads(tfckpt("ls", FIXTURES / "dnn-classifier-v2/model_dir", "--format", "json").out)
+    kinds = {v["name"]: v["kind"] for v in v2["variables"]}
+    assert kinds["training/Adagrad/dnn/hiddenlayer_0/kernel/accumulator"] == "optimizer"
+    assert kinds["dnn/hiddenlayer_0/batchnorm_0/moving_mean"] == "model"
+    assert kinds["training/Adagrad/decay"] == kinds["training/Adagrad/learning_rate"] == "bookkeeping"
+    tf2 = json.loads(tfckpt("ls", FIXTURES / "tf2-object-checkpoint", "--format", "json").out)
+    kinds = {v["name"].split("/.ATTRIBUTES")[0]: v["kind"] for v in tf2["variables"]}
+    assert kinds["optimizer/_iterations"] == kinds["save_counter"] == "bookkeeping"
+    assert kinds["optimizer/_variables/1"] == "optimizer"
+    assert kinds["model/layer_with_weights-0/kernel"] == "model"
+
+
+def test_fixture_keras_h5_files(tfckpt):
+    for name in ("model.h5", "weights.h5"):
+        run = tfckpt("ls", FIXTURES / "keras-h5" / name, "--kind", "model", "--format", "json")
         assert run.code == 0, run.err
-        assert listed(run) == tf_reference(tf, json.loads(run.out)["source"]), source
+        assert json.loads(run.out)["format"] == "keras-h5"
+        assert json.loads(run.out)["totals"]["variables"] >= 4
 
 
 def test_tree_subtotals_and_depth(tfckpt):
