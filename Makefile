@@ -45,7 +45,7 @@ test-main: venv
 	$(VENV)/bin/python -m pytest -m "not legacy" $(PYTEST_ARGS)
 
 test-legacy: venv-legacy
-	$(LEGACY)/bin/python -m pytest -m legacy -p no:cacheprovider $(PYTEST_ARGS)
+	$(LEGACY)/bin/python -m pytest -m legacy $(PYTEST_ARGS)
 
 # Regenerate the committed fixture corpus (legacy env: real Estimators).
 fixtures: venv-legacy
