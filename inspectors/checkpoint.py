@@ -126,6 +126,8 @@ class BundleReader:
         entry = self.entry(name)
         if entry is not None and self._index.little_endian and raw_readable(entry, self.source.format):
             return read_raw(self.source.path, entry, num_shards=self._index.num_shards)
+        if entry is not None and len(entry.slices) == 1 and not _covers(entry):
+            return self._read_lone_slice(entry)
         reader = self._tensorflow_reader()
         if not reader.has_tensor(name):
             raise SourceNotFound(f"no variable {name!r} in {self.source.given}")
@@ -134,6 +136,25 @@ class BundleReader:
         except Exception as error:  # TF raises several OpError subclasses for bad data
             raise CorruptCheckpoint(f"cannot read variable {name!r} from {self.source.given}: "
                                     f"{_first_line(error)}") from error
+
+    def _read_lone_slice(self, entry: IndexEntry) -> np.ndarray:
+        """The one stored slice of a variable that claims a larger shape.
+
+        TF 1.x saved the slot of each partition under its own name with the full
+        variable's shape (`x/part_1/Ftrl`); TensorFlow's get_tensor refuses it, but
+        the stored part is that slot's whole value, so it is returned as it is.
+        """
+        self._tensorflow_reader()  # checks the data files against the index first
+        tf = _tensorflow()
+        spec = " ".join(str(d) for d in entry.shape) + " " + ":".join(
+            "-" if length == -1 else f"{start},{length}" for start, length in entry.slices[0].extents)
+        try:
+            [value] = tf.raw_ops.RestoreV2(prefix=self.source.path, tensor_names=[entry.name],
+                                           shape_and_slices=[spec], dtypes=[tf.as_dtype(entry.dtype)])
+        except tf.errors.OpError as error:
+            raise CorruptCheckpoint(f"cannot read variable {entry.name!r} from "
+                                    f"{self.source.given}: {_first_line(error)}") from error
+        return value.numpy()
 
     def _variables_from_tensorflow(self) -> list[VariableInfo]:
         reader = self._tensorflow_reader()
@@ -149,6 +170,18 @@ class BundleReader:
                 check_data_files(self._index, self.source.path)
             self._tf_reader = _load_with_tensorflow(self.source)
         return self._tf_reader
+
+
+def _covers(entry: IndexEntry) -> bool:
+    """Does the entry's single slice span its whole declared shape?"""
+    return all(length == -1 or (start == 0 and length == dim)
+               for (start, length), dim in zip(entry.slices[0].extents, entry.shape))
+
+
+def _tensorflow():
+    from inspectors import tf_loader
+
+    return tf_loader.tensorflow()
 
 
 def check_data_files(index: BundleIndex, prefix: str) -> None:
@@ -238,9 +271,7 @@ def _shard_size(prefix: str, shard_id: int, num_shards: int) -> int:
 
 
 def _load_with_tensorflow(source: Source):
-    from inspectors import tf_loader
-
-    tf = tf_loader.tensorflow()
+    tf = _tensorflow()
     try:
         return tf.train.load_checkpoint(source.path)
     except (tf.errors.OpError, ValueError) as error:

@@ -26,6 +26,8 @@ def tensorflow() -> ModuleType:
     try:
         with _silenced_stderr(os.environ.get("TFCKPT_TF_LOGS") != "1"):
             import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")  # its CUDA probe logs an error on CPU machines
     except ImportError as error:
         raise UnsupportedSource(f"TensorFlow cannot be imported ({error}). "
                                 f"Install tfckpt with its dependencies: pip install tfckpt") from error

@@ -70,8 +70,8 @@ def pick(requested: Sequence[str], infos: dict[str, VariableInfo], source: Sourc
 def iter_values(reader: Reader, infos: dict[str, VariableInfo],
                 chosen: Sequence[str]) -> Iterator[Value]:
     for name in chosen:
-        info = infos[name]
-        yield Value(name=name, dtype=info.dtype, shape=info.shape, array=reader.read(name))
+        array = reader.read(name)  # its shape, not the index's: a lone slice is smaller
+        yield Value(name=name, dtype=infos[name].dtype, shape=tuple(array.shape), array=array)
 
 
 def iter_stats(reader: Reader, infos: dict[str, VariableInfo],

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import REAL_WORLD
+from conftest import FIXTURES, REAL_WORLD
 from inspectors.values import statistics
 
 IRIS = REAL_WORLD / "contrib-learn-iris-dnn-tf1.14-part0/iris_model"
@@ -147,3 +147,68 @@ def test_names_may_follow_options(tfckpt):
     assert [s["name"] for s in json.loads(run.out)["stats"]] == [
         "dnn/hiddenlayer_0/weights", "dnn/hiddenlayer_1/weights", "dnn/hiddenlayer_2/weights"]
     assert tfckpt("show", IRIS, "--stats", "--bogus").code == 2
+
+
+def test_lone_slice_of_a_partition_slot_is_read_as_stored(tfckpt, tf):
+    """TF 1.x saved each partition's Ftrl slot under its own name with the whole
+    variable's shape; TensorFlow's get_tensor refuses it, we return the stored part."""
+    model_dir = FIXTURES / "linear-classifier/model_dir"
+    run = tfckpt("show", model_dir, "linear/linear_model/city/weights/part_1/Ftrl", "--format", "json")
+    assert run.code == 0, run.err
+    [variable] = json.loads(run.out)["variables"]
+    prefix = str(model_dir / "model.ckpt-40")
+    [expected] = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=[variable["name"]],
+                                      shape_and_slices=["30 1 10,10:-"], dtypes=[tf.float32])
+    assert variable["shape"] == [10, 1]
+    assert np.array_equal(np.asarray(variable["values"], np.float32), expected.numpy())
+
+
+SOURCES = [
+    *(REAL_WORLD / p for p in (
+        "contrib-learn-iris-dnn-tf1.14-part0/iris_model", "contrib-learn-v1-sharded-tf0.11/model",
+        "estimator-linear-wide-2017/model", "serving-half_plus_two-v1/00000123/export",
+        "serving-half_plus_two-v2-export/00000123/export",
+        "serving-saved_model_half_plus_two_cpu/00000123", "nxt-tensorflow-v1",
+        "nxt-tensorflow-v1/video_weights.ckpt", "mnist-fully-connected-feed-cpkt/fully_connected_feed",
+        "traffic-signs-v1-2016-11", "keras1-full-model-h5/model.h5",
+        "keras1-weights-only-h5-json/successful_models/nvidia_33_17.h5")),
+    *(FIXTURES / p for p in (
+        "contrib-learn-names/model_dir", "custom-linear-regression/model_dir",
+        "custom-softmax-classifier/model_dir", "dnn-classifier-v1/model_dir",
+        "dnn-classifier-v2/model_dir", "dnn-regressor/model_dir", "linear-classifier/model_dir",
+        "wide-deep/model_dir", "saver-v1", "saver-v2-sharded", "partitioned",
+        "rnn-tf1.0-names/tf1.0", "rnn-tf1.0-names/tf1.2", "keras-h5/model.h5",
+        "keras-h5/weights.h5", "tf2-object-checkpoint")),
+]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_stats_of_every_source_in_table_and_json(tfckpt, source):
+    listing = json.loads(tfckpt("ls", source, "--format", "json").out)
+    run = tfckpt("show", source, "--stats", "--format", "json")
+    assert run.code == 0, run.err
+    stats = json.loads(run.out)["stats"]
+    assert [s["name"] for s in stats] == [v["name"] for v in listing["variables"]]
+    numeric = [s for s in stats if s["dtype"] != "string"]
+    assert all(s["min"] <= s["mean"] <= s["max"] for s in numeric if s["size"])
+    table = tfckpt("show", source, "--stats")
+    assert table.code == 0 and len(table.out.splitlines()) == len(stats) + 2
+
+
+def test_hdf5_that_is_not_keras(tfckpt, tmp_path):
+    import h5py
+
+    with h5py.File(tmp_path / "data.h5", "w") as handle:
+        handle["table"] = np.arange(4)
+    run = tfckpt("show", tmp_path / "data.h5", "--stats")
+    assert run.code == 2
+    assert run.err == (f"tfckpt: error: {tmp_path / 'data.h5'} is an HDF5 file but not a Keras "
+                       f"weights file (no layer_names attribute). Pass a file written by Keras "
+                       f"model.save or save_weights\n")
+
+
+def test_index_that_is_a_directory(tfckpt, tmp_path):
+    (tmp_path / "m.index").mkdir()  # a directory where the index file should be
+    run = tfckpt("show", tmp_path / "m", "--stats")
+    assert run.code == 2
+    assert run.err.startswith("tfckpt: error: ") and len(run.err.splitlines()) == 1
