@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from inspectors.errors import CorruptCheckpoint, UnsupportedSource
+from inspectors.wire import WireError, read_varint
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_SIZE = 48
@@ -195,16 +196,10 @@ def _block_handle(buffer, position: int, path: str) -> tuple[tuple[int, int], in
 
 
 def _varint(buffer, position: int, path: str) -> tuple[int, int]:
-    result, shift = 0, 0
-    while True:
-        if position >= len(buffer) or shift > 63:
-            raise CorruptCheckpoint(f"{path} is damaged: a number is cut off or too long")
-        byte = buffer[position]
-        position += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, position
-        shift += 7
+    try:
+        return read_varint(buffer, position)
+    except WireError as error:
+        raise CorruptCheckpoint(f"{path} is damaged: a number is cut off or too long") from error
 
 
 def _decode(message: bytes, path: str) -> dict[int, list]:

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 from inspectors import paths
 from inspectors.errors import CorruptCheckpoint, SourceNotFound, TfckptError, UnsupportedSource
+from inspectors.wire import WireError, read_varint as _varint
 
 GRAPH_HINT = "Pass a .meta, graph.pbtxt, .pb or saved_model.pb file, or a SavedModel dir"
 SAVED_MODEL, META_GRAPH, GRAPH_DEF = "SavedModel", "MetaGraphDef", "GraphDef"
@@ -55,13 +56,6 @@ class LoadedGraph:
     format: str  # SAVED_MODEL | META_GRAPH | GRAPH_DEF
     encoding: str  # BINARY | TEXT
     units: tuple[GraphUnit, ...]
-
-
-class WireError(Exception):
-    def __init__(self, kind: str, offset: int):
-        super().__init__(f"{kind} at byte {offset}")
-        self.kind = kind  # "truncated" | "invalid"
-        self.offset = offset
 
 
 def load(given: str) -> LoadedGraph:
@@ -262,21 +256,6 @@ def walk(data: bytes) -> Iterator[tuple[int, int, Any, int]]:
         else:  # groups (3, 4) are unused by TensorFlow; 6 and 7 do not exist
             raise WireError("invalid", start)
         yield number, wire, value, start
-
-
-def _varint(data: bytes, offset: int) -> tuple[int, int]:
-    value, shift, start = 0, 0, offset
-    while True:
-        if offset >= len(data):
-            raise WireError("truncated", start)
-        byte = data[offset]
-        offset += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, offset
-        shift += 7
-        if shift > 63:
-            raise WireError("invalid", start)
 
 
 # --- small readers of NodeDef fields, shared by the graph modules ----------
