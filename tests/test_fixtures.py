@@ -194,8 +194,8 @@ def test_contrib_learn_predictions_are_dnn_classifier_v1s():
 
 def test_rnn_tf10_and_tf12_hold_the_same_values(tf):
     name_map = load_case("rnn-tf1.0-names")["name_map"]
-    old = tf.train.load_checkpoint(str(case_dir("rnn-tf1.0-names") / "tf1.0" / "model.ckpt"))
-    new = tf.train.load_checkpoint(str(case_dir("rnn-tf1.0-names") / "tf1.2" / "model.ckpt"))
+    old = tf.train.load_checkpoint(str(case_dir("rnn-tf1.0-names") / "tf1.0" / "model.ckpt-30"))
+    new = tf.train.load_checkpoint(str(case_dir("rnn-tf1.0-names") / "tf1.2" / "model.ckpt-30"))
     assert set(old.get_variable_to_shape_map()) == set(name_map)
     assert set(new.get_variable_to_shape_map()) == set(name_map.values())
     assert "rnn/basic_lstm_cell/weights" in name_map
@@ -227,8 +227,8 @@ def _read_slice(tf, prefix, name: str, spec: str, dtype) -> np.ndarray:
 
 
 @pytest.mark.parametrize(("case", "prefix", "name", "parts"), [
-    ("partitioned", "model.ckpt", "proj/weights", 3),
-    ("partitioned", "model.ckpt", "proj/biases", 3),
+    ("partitioned", "model.ckpt-0", "proj/weights", 3),
+    ("partitioned", "model.ckpt-0", "proj/biases", 3),
     ("linear-classifier", "model_dir/model.ckpt-40", "linear/linear_model/color/weights", 3),
     ("linear-classifier", "model_dir/model.ckpt-40", "linear/linear_model/city/weights", 3),
 ])
@@ -326,8 +326,8 @@ def test_rnn_checkpoints_rerun_in_the_tf12_graph(generator, tmp_path, names):
     info = load_case("rnn-tf1.0-names")
     x, y = split_predictions(load_predictions("rnn-tf1.0-names"))
     var_map = info["name_map"] if names == "tf1.0" else None
-    out = _rerun_meta_graph(tf, folder / "tf1.2" / "model.ckpt.meta",
-                            folder / names / "model.ckpt", info, x["x"], var_map=var_map)
+    out = _rerun_meta_graph(tf, folder / "tf1.2" / "model.ckpt-30.meta",
+                            folder / names / "model.ckpt-30", info, x["x"], var_map=var_map)
     assert_same_outputs(y, {"y": out})
 
 

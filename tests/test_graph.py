@@ -444,7 +444,7 @@ def _case(name: str) -> dict:
 
 @pytest.mark.parametrize("case, graph", [
     ("saver-v1", "model.ckpt-50.meta"), ("saver-v2-sharded", "model.ckpt-7.meta"),
-    ("partitioned", "model.ckpt.meta"), ("rnn-tf1.0-names", "tf1.2/model.ckpt.meta")])
+    ("partitioned", "model.ckpt-0.meta"), ("rnn-tf1.0-names", "tf1.2/model.ckpt-30.meta")])
 def test_fixture_saver_graphs_name_their_input_and_output(tfckpt, case, graph):
     facts = _case(case)
     report = only_graph(tfckpt, FIXTURES / case / graph)
@@ -464,7 +464,7 @@ def test_fixture_saver_v1_graph(tfckpt):
 
 def test_fixture_partitioned_slices_save_under_one_key(tfckpt):
     facts = _case("partitioned")
-    report = only_graph(tfckpt, FIXTURES / "partitioned/model.ckpt.meta")
+    report = only_graph(tfckpt, FIXTURES / "partitioned/model.ckpt-0.meta")
     keys = {v["node"]: v["key"] for v in report["variables"]}
     assert keys == {f"proj/{name}/part_{i}": f"proj/{name}"
                     for name in ("weights", "biases") for i in range(3)}
