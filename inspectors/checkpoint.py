@@ -12,7 +12,7 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -21,7 +21,6 @@ from inspectors.errors import CorruptCheckpoint, SourceNotFound, UnsupportedSour
 from inspectors.paths import Source
 
 MODEL, OPTIMIZER, BOOKKEEPING = "model", "optimizer", "bookkeeping"
-KINDS = (MODEL, OPTIMIZER, BOOKKEEPING)
 
 # Slot suffixes of TF1 optimizers (`var/Adam_1`, `var/part_0/Ftrl`) and of the
 # Keras optimizers TF2 Estimators use (`training/Adam/var/m`).
@@ -287,12 +286,6 @@ def open_reader(source: Source) -> Reader:
 
         return KerasH5Reader(source)
     return BundleReader(source)
-
-
-def iter_tensors(reader: Reader, names: list[str]) -> Iterator[tuple[str, np.ndarray]]:
-    """Tensors one at a time, so only one is ever held by the caller's loop."""
-    for name in names:
-        yield name, reader.read(name)
 
 
 def _first_line(error: BaseException) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from inspectors.cli import KIND_CHOICES
 from inspectors.errors import EXIT_DIFFERENT, EXIT_OK, TfckptError
 
 CHANGED_COLUMNS = ("name", "max_abs", "argmax", "mean_abs", "rms", "rel_l2", "cosine",
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
                       help="relative tolerance, numpy isclose semantics (default 0)")
     diff.add_argument("--match", metavar="REGEX", help="only names matching REGEX")
     diff.add_argument("--exclude", metavar="REGEX", help="leave out names matching REGEX")
-    diff.add_argument("--kind", choices=("model", "optimizer", "bookkeeping"),
+    diff.add_argument("--kind", choices=KIND_CHOICES,
                       help="only variables of this kind (model: ignore slots and global_step)")
     diff.add_argument("--top", type=int, metavar="N",
                       help="list only the N largest movers by relative L2")
