@@ -35,6 +35,10 @@ class OutputExists(TfckptError):
     """The output path exists and `--force` was not given."""
 
 
+class UnsafeOutput(TfckptError):
+    """The output path is an input, lies inside one, or contains one."""
+
+
 class VerificationFailed(TfckptError):
     """A result was checked against its source and does not match."""
 
