@@ -1,0 +1,82 @@
+"""The one shape every way of rebuilding a model ends in: an inference graph.
+
+`meta-graph` (the training `.meta`, cut and switched to inference), `canned`
+(forward pass rebuilt from variable names) and `model-fn` (an old `model_fn`
+run in PREDICT mode) each produce an `InferenceGraph`: a TF1-style graph in a
+session whose variables hold the checkpoint's values, one placeholder per
+feature and one tensor per prediction key. Export, freeze, predict and verify
+only ever see this record.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+# Ways, in the order `export` tries them when none is forced.
+META_GRAPH, CANNED, MODEL_FN = "meta-graph", "canned", "model-fn"
+WAYS = (META_GRAPH, CANNED, MODEL_FN)
+
+# Prediction keys of the canned heads, in the order signatures list them.
+PREDICTION_KEYS = ("logits", "logistic", "probabilities", "class_ids", "classes",
+                   "all_class_ids", "all_classes", "predictions")
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One model input: the feature key, its dtype and per-example shape."""
+
+    name: str
+    dtype: str  # "float32", "int64", "string", ...
+    shape: tuple[int, ...]  # without the batch dimension; -1 where unknown
+    vocabulary: tuple[str, ...] = ()  # known categorical values (for generated inputs)
+    hash_buckets: int | None = None  # hashed categorical column, if that is all we know
+
+    def to_dict(self) -> dict:
+        record = dataclasses.asdict(self)
+        record.update(shape=list(self.shape), vocabulary=list(self.vocabulary))
+        return record
+
+
+@dataclass
+class InferenceGraph:
+    """A graph ready to predict: placeholders in, prediction tensors out.
+
+    `session` runs in `graph`, with every variable already holding the
+    checkpoint's values and every lookup table initialized; `init_op` (or None)
+    is what a fresh session must run first (table initializers), so exporters
+    pass it on as the SavedModel's main op.
+    """
+
+    graph: Any  # tf.Graph
+    session: Any  # tf.compat.v1.Session
+    inputs: dict[str, Any]  # feature key -> placeholder, shape [batch, *FeatureSpec.shape]
+    outputs: dict[str, Any]  # prediction key -> tensor, batch first
+    features: tuple[FeatureSpec, ...]
+    way: str
+    init_op: Any = None
+    notes: list[str] = field(default_factory=list)
+
+    def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the graph on a batch; `feeds` keyed by feature key."""
+        missing = sorted(set(self.inputs) - set(feeds))
+        if missing:
+            raise KeyError(f"no values for feature(s) {', '.join(missing)}")
+        feed_dict = {self.inputs[name]: _fit(feeds[name], self.inputs[name])
+                     for name in self.inputs}
+        return self.session.run(self.outputs, feed_dict=feed_dict)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _fit(values: np.ndarray, placeholder: Any) -> np.ndarray:
+    """Reshape a flat column (16,) to the placeholder's (16, 1) where that is all it takes."""
+    values = np.asarray(values)
+    rank = placeholder.shape.rank
+    if rank is not None and values.ndim == rank - 1:
+        values = values.reshape(values.shape + (1,))
+    return values
