@@ -1,0 +1,143 @@
+"""Plan -> new V2 checkpoint, streamed, verified, committed atomically.
+
+Owns writing checkpoints: `write_bundle` (arrays -> bundle), `verify_against`
+(re-read a written bundle and compare bit for bit), and `rewrite` (a rename plan
+-> `OUT_DIR/<name>.index`, `.data-00000-of-00001` and a `checkpoint` state file).
+
+Tensors whose name is all that changes are copied from the source data file by
+the kernel (`copy_file_range`) with their stored crc32c, so their bytes never
+pass through Python. Everything else (V1 and HDF5 sources, casts, merged
+partitions, folded biases) is read one variable at a time and encoded here.
+
+dtypes: numpy numeric dtypes and bool as themselves; bfloat16 as
+`ml_dtypes.bfloat16` arrays (what `inspectors.checkpoint` returns for them);
+strings from `bytes`/`str`/object arrays (str stored as UTF-8; read back as bytes).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Iterable
+
+import numpy as np
+
+from inspectors.bundle import IndexEntry, read_v2_index
+from inspectors.checkpoint import masked_crc32c, numpy_dtype, shard_name
+from inspectors.errors import CorruptCheckpoint, VerificationFailed
+from inspectors.wire import read_varint
+from migrate.bundle_writer import (STRING, BundleWriter, dtype_name,  # noqa: F401
+                                   encode_string_tensor, write_bundle)
+
+VERIFY_CHUNK = 16 * 1024 * 1024
+
+
+def read_tensor(prefix: str, entry: IndexEntry, *, num_shards: int = 1) -> np.ndarray:
+    """One whole tensor of a V2 bundle, numeric or string, without TensorFlow."""
+    path = shard_name(prefix, entry.shard_id, num_shards)
+    with open(path, "rb") as handle:
+        handle.seek(entry.offset)
+        data = handle.read(entry.size)
+    count = math.prod(entry.shape)
+    if entry.dtype == STRING:  # its crc32c covers the lengths as uint32, not the varints
+        value = decode_string_tensor(data, count, entry.name)
+        if encode_string_tensor(value) != (data, entry.crc32c):
+            raise VerificationFailed(f"string variable {entry.name!r} in {path} does not "
+                                     f"match its index (checksum)")
+        return value.reshape(entry.shape)
+    if len(data) != entry.size or masked_crc32c(data) != entry.crc32c:
+        raise VerificationFailed(f"variable {entry.name!r} in {path} does not match its "
+                                 f"index (size or checksum)")
+    dtype = numpy_dtype(entry.dtype)
+    if dtype is None or count * dtype.itemsize != len(data):
+        raise CorruptCheckpoint(f"variable {entry.name!r} in {path} has dtype "
+                                f"{entry.dtype} and {len(data)} bytes for shape {list(entry.shape)}")
+    return np.frombuffer(data, dtype=dtype).reshape(entry.shape)
+
+
+def decode_string_tensor(data: bytes, count: int, name: str) -> np.ndarray:
+    """Inverse of the bundle's string encoding: varint lengths, 4-byte crc, bytes."""
+    lengths, position = [], 0
+    for _ in range(count):
+        length, position = read_varint(data, position)
+        lengths.append(length)
+    position += 4
+    items = []
+    for length in lengths:
+        items.append(data[position:position + length])
+        position += length
+    if position != len(data):
+        raise CorruptCheckpoint(f"string variable {name!r} has {len(data) - position} "
+                                f"bytes more or less than its lengths say")
+    out = np.empty(count, dtype=object)
+    out[:] = items
+    return out
+
+
+def same_bits(actual: np.ndarray, expected: np.ndarray) -> bool:
+    """Equal dtype name, shape and bytes (strings element by element, str as UTF-8)."""
+    expected = np.asarray(expected)
+    if dtype_name(expected) != dtype_name(actual) or actual.shape != expected.shape:
+        return False
+    if dtype_name(expected) == STRING:
+        as_bytes = lambda a: [x if isinstance(x, bytes) else str(x).encode("utf-8")  # noqa: E731
+                              for x in np.asarray(a).reshape(-1).tolist()]
+        return as_bytes(actual) == as_bytes(expected)
+    return np.ascontiguousarray(actual).tobytes() == np.ascontiguousarray(expected).tobytes()
+
+
+def verify_against(prefix: str, expected: Iterable[tuple[str, np.ndarray]]) -> int:
+    """Re-read the bundle at `prefix` and check each (name, array) bit for bit, and
+    that the bundle holds no other names. Returns the number of tensors checked;
+    raises VerificationFailed naming the first mismatch."""
+    index = read_v2_index(prefix)
+    seen = set()
+    for name, array in expected:
+        entry = index.entries.get(name)
+        if entry is None:
+            raise VerificationFailed(f"written checkpoint {prefix} lacks variable {name!r}")
+        actual = read_tensor(prefix, entry, num_shards=index.num_shards)
+        if not same_bits(actual, array):
+            raise VerificationFailed(f"variable {name!r} in {prefix} differs from what was "
+                                     f"meant to be written (dtype, shape or bytes)")
+        seen.add(name)
+    extra = sorted(set(index.entries) - seen)
+    if extra:
+        raise VerificationFailed(f"written checkpoint {prefix} holds {len(extra)} unexpected "
+                                 f"variable(s), first {extra[0]!r}")
+    return len(seen)
+
+
+def verify_copy(prefix: str, entry: IndexEntry, *, source: IndexEntry, source_shard: str) -> None:
+    """A copied tensor equals its source range byte for byte and matches the stored crc."""
+    import crc32c
+
+    path = shard_name(prefix, entry.shard_id, 1)
+    crc, done = 0, 0
+    with open(path, "rb") as written, open(source_shard, "rb") as original:
+        written.seek(entry.offset)
+        original.seek(source.offset)
+        while done < entry.size:
+            step = min(VERIFY_CHUNK, entry.size - done)
+            chunk = written.read(step)
+            if chunk != original.read(step):
+                raise VerificationFailed(f"variable {entry.name!r} in {path} differs from "
+                                         f"its source {source.name!r} in {source_shard}")
+            crc = crc32c.crc32c(chunk, crc)
+            done += step
+    if entry.size != source.size or _mask(crc) != source.crc32c:
+        raise VerificationFailed(f"variable {entry.name!r} copied from {source_shard} does not "
+                                 f"match the source's checksum: the source data is damaged")
+
+
+def _mask(crc: int) -> int:
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def write_state_file(directory: str, basename: str) -> str:
+    """The `checkpoint` text file that makes `directory` a loadable checkpoint dir."""
+    path = os.path.join(directory, "checkpoint")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(f'model_checkpoint_path: "{basename}"\n'
+                     f'all_model_checkpoint_paths: "{basename}"\n')
+    return path
