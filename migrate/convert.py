@@ -1,0 +1,123 @@
+"""The export and freeze jobs end to end: rebuild, write beside the output, load the
+result back the way a user would, verify it against the rebuilt source, and only
+then move it into place. A result that fails verification is not kept (unless
+asked, as `OUT.failed`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+
+from inspectors import paths
+from inspectors.errors import VerificationFailed
+from migrate import export as export_module
+from migrate import freeze as freeze_module
+from migrate import output, rebuild, verify
+from migrate.inference import InferenceGraph
+from migrate.predictors import FrozenGraphPredictor, GraphPredictor, Options, SavedModelPredictor
+
+
+@dataclass(frozen=True)
+class Result:
+    source: str
+    output: str
+    way: str
+    inputs: tuple[dict, ...]
+    outputs: tuple[str, ...]
+    signatures: tuple[str, ...]
+    notes: tuple[str, ...]
+    verification: verify.Verification
+    kept: bool
+
+    def to_dict(self) -> dict:
+        record = dataclasses.asdict(self)
+        record.update(inputs=list(self.inputs), outputs=list(self.outputs),
+                      signatures=list(self.signatures), notes=list(self.notes),
+                      verification=self.verification.to_dict())
+        return record
+
+
+@dataclass(frozen=True)
+class Job:
+    """What export and freeze share: where from, where to, how to check."""
+
+    source: str
+    output: str
+    options: Options
+    force: bool = False
+    keep_failed: bool = False
+    input_path: str | None = None
+    tolerance: verify.Tolerance = verify.Tolerance()
+
+
+def export_saved_model(job: Job, *, parsing: bool = False) -> Result:
+    _check(job)
+    inference = rebuild.rebuild(job.source, job.options)
+    try:
+        with output.Staged(job.output, force=job.force, is_dir=False) as staged:
+            signatures = export_module.write_saved_model(inference, staged.path, parsing=parsing)
+            written = SavedModelPredictor(staged.path)
+            return _verified(job, inference, staged, written, signatures=signatures)
+    finally:
+        inference.close()
+
+
+def freeze_graph(job: Job) -> Result:
+    _check(job)
+    inference = rebuild.rebuild(job.source, job.options)
+    try:
+        graph_def, names = freeze_module.frozen_graph_def(inference)
+        with output.Staged(job.output, force=job.force, is_dir=False) as staged:
+            with open(staged.path, "wb") as handle:
+                handle.write(graph_def.SerializeToString())
+            written = FrozenGraphPredictor(staged.path, outputs=names,
+                                           allow_risky_ops=job.options.allow_risky_ops)
+            return _verified(job, inference, staged, written, signatures=())
+    finally:
+        inference.close()
+
+
+def _check(job: Job) -> None:
+    output.check_output(job.output, _input_paths(job.source), force=job.force)
+
+
+def _input_paths(given: str) -> list[str]:
+    """Everything the source reads: its files' directory when it is a model dir."""
+    source = paths.resolve(given)
+    return [p for p in {os.path.expanduser(given.split("@")[0]), source.path,
+                        source.model_dir, source.meta_graph} if p]
+
+
+def _verified(job: Job, inference: InferenceGraph, staged: output.Staged, written,
+              *, signatures: tuple[str, ...]) -> Result:
+    try:
+        source = GraphPredictor(inference, description=job.source)
+        feeds, inputs_from = verify.feeds_for(inference.features, job.input_path)
+        report = verify.compare(source, written, feeds, inputs_from=inputs_from,
+                                tolerance=job.tolerance)
+    finally:
+        written.close()
+    result = Result(source=job.source, output=job.output, way=inference.way,
+                    inputs=tuple(spec.to_dict() for spec in inference.features),
+                    outputs=tuple(inference.outputs), signatures=signatures,
+                    notes=tuple(inference.notes), verification=report, kept=report.passed)
+    if not report.passed:
+        if job.keep_failed:
+            staged.keep_as = job.output + ".failed"
+        failed = [check.key for check in report.checks if check.status != verify.PASS]
+        raise ExportFailed(result, f"{job.output} was not written: it does not predict what "
+                                   f"{job.source} predicts (outputs {', '.join(failed)})"
+                                   + (f"; kept as {staged.keep_as}" if job.keep_failed else ""))
+    output.fsync_tree(staged.path)
+    staged.commit()
+    return result
+
+
+class ExportFailed(VerificationFailed):
+    """Verification of a new output failed; carries the report for printing."""
+
+    def __init__(self, result: Result, message: str):
+        super().__init__(message)
+        self.result = result

@@ -1,0 +1,222 @@
+"""Anything that predicts, behind one interface: a checkpoint or model dir (rebuilt
+into an `InferenceGraph` by one of the ways), a SavedModel (loaded with TF 2.21's
+`tf.saved_model.load`) or a frozen GraphDef.
+
+`verify`, `predict` and the self-checks of `export` and `freeze` only call
+`features`, `output_keys`, `predict(feeds)` and `close()`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol
+
+import numpy as np
+
+from inspectors.errors import SourceNotFound, UnsupportedSource
+from inspectors.tf_loader import tensorflow
+from migrate.inference import FeatureSpec, InferenceGraph
+
+SERVING_DEFAULT = "serving_default"
+INIT_TABLES = "init_all_tables"
+# Ops that end a graph without being a result.
+_NOT_RESULTS = {"NoOp", "Assert", "Print", "PrintV2", "Save", "SaveV2", "SaveSlices",
+                "Restore", "RestoreV2", "Assign", "AssignVariableOp", "InitializeTableV2",
+                "InitializeTable", "InitializeTableFromTextFileV2", "Const", "Placeholder",
+                "PlaceholderWithDefault", "VariableV2", "VarHandleOp", "HashTableV2",
+                "MutableHashTableV2"}
+
+
+class Predictor(Protocol):
+    description: str
+    features: tuple[FeatureSpec, ...]
+    notes: list[str]
+
+    @property
+    def output_keys(self) -> tuple[str, ...]: ...
+
+    def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Options:
+    """How to rebuild a checkpoint: the way, and the facts the user supplies."""
+
+    via: str | None = None
+    outputs: dict[str, str] | None = None
+    features: tuple[FeatureSpec, ...] | None = None
+    model_fn: str | None = None
+    params: dict = field(default_factory=dict)
+    signature: str = SERVING_DEFAULT
+    allow_risky_ops: bool = False
+
+
+def kind_of_artifact(given: str) -> str:
+    """`saved-model`, `frozen-graph` or `checkpoint`, from the file system alone."""
+    path = os.path.expanduser(given)
+    if os.path.isdir(path) and any(os.path.isfile(os.path.join(path, name))
+                                   for name in ("saved_model.pb", "saved_model.pbtxt")):
+        return "saved-model"
+    if os.path.isfile(path) and path.endswith((".pb", ".pbtxt")) and not path.endswith(".meta"):
+        return "frozen-graph"
+    if not os.path.exists(path) and "@" not in os.path.basename(path) and not _prefix_exists(path):
+        raise SourceNotFound(f"no such file or directory: {given}")
+    return "checkpoint"
+
+
+def _prefix_exists(path: str) -> bool:
+    directory = os.path.dirname(path) or "."
+    base = os.path.basename(path)
+    return os.path.isdir(directory) and any(name.startswith(base + ".") for name in os.listdir(directory))
+
+
+def open_predictor(given: str, options: Options | None = None) -> Predictor:
+    options = options or Options()
+    kind = kind_of_artifact(given)
+    if kind == "saved-model":
+        return SavedModelPredictor(given, signature=options.signature)
+    if kind == "frozen-graph":
+        return FrozenGraphPredictor(given, outputs=options.outputs,
+                                    allow_risky_ops=options.allow_risky_ops)
+    from migrate import rebuild
+
+    return GraphPredictor(rebuild.rebuild(given, options), description=given)
+
+
+class GraphPredictor:
+    """A rebuilt checkpoint (any way)."""
+
+    def __init__(self, inference: InferenceGraph, *, description: str):
+        self.inference = inference
+        self.description = description
+        self.features = inference.features
+        self.notes = inference.notes
+
+    @property
+    def output_keys(self) -> tuple[str, ...]:
+        return tuple(self.inference.outputs)
+
+    def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.inference.predict(dict(feeds))
+
+    def close(self) -> None:
+        self.inference.close()
+
+
+class SavedModelPredictor:
+    """A SavedModel as today's TensorFlow serves it: `tf.saved_model.load` + a signature."""
+
+    def __init__(self, path: str, *, signature: str = SERVING_DEFAULT):
+        tf = tensorflow()
+        self.description = path
+        self.notes: list[str] = []
+        try:
+            self._loaded = tf.saved_model.load(path)
+        except Exception as error:  # TF raises many kinds for a broken SavedModel
+            raise UnsupportedSource(f"{path}: TensorFlow cannot load this SavedModel: "
+                                    f"{_first_line(error)}") from None
+        signatures = self._loaded.signatures
+        if signature not in signatures:
+            raise UnsupportedSource(f"{path} has no signature {signature!r} "
+                                    f"(it has: {', '.join(sorted(signatures)) or 'none'})")
+        self._function = signatures[signature]
+        specs = self._function.structured_input_signature[1]
+        self.features = tuple(_feature_of(name, spec) for name, spec in sorted(specs.items()))
+        self._dtypes = {name: spec.dtype for name, spec in specs.items()}
+
+    @property
+    def output_keys(self) -> tuple[str, ...]:
+        return tuple(sorted(self._function.structured_outputs))
+
+    def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        tf = tensorflow()
+        arguments = {name: tf.constant(np.asarray(feeds[name]), dtype=dtype)
+                     for name, dtype in self._dtypes.items()}
+        return {key: value.numpy() for key, value in self._function(**arguments).items()}
+
+    def close(self) -> None:
+        self._loaded = self._function = None
+
+
+class FrozenGraphPredictor:
+    """A frozen GraphDef: placeholders in, the named (or sink) tensors out."""
+
+    def __init__(self, path: str, *, outputs: Mapping[str, str] | None = None,
+                 allow_risky_ops: bool = False):
+        from inspectors import graph_io
+
+        tf = tensorflow()
+        self.description = path
+        self.notes: list[str] = []
+        loaded = graph_io.load(path)
+        graph_def = loaded.units[0].graph_def
+        refuse_risky(graph_def, allow=allow_risky_ops, where=path)
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            try:
+                tf.compat.v1.import_graph_def(graph_def, name="")
+            except (ValueError, tf.errors.OpError) as error:
+                raise UnsupportedSource(f"{path}: TensorFlow cannot import this graph: "
+                                        f"{_first_line(error)}") from None
+        self._inputs = {node.name: self.graph.get_tensor_by_name(node.name + ":0")
+                        for node in graph_def.node if node.op == "Placeholder"}
+        self.features = tuple(_feature_of(name, tensor) for name, tensor in sorted(self._inputs.items()))
+        self._outputs = self._output_tensors(graph_def, outputs)
+        self.session = tf.compat.v1.Session(graph=self.graph)
+        if any(node.name == INIT_TABLES for node in graph_def.node):
+            self.session.run(self.graph.get_operation_by_name(INIT_TABLES))
+
+    def _output_tensors(self, graph_def: Any, outputs: Mapping[str, str] | None) -> dict[str, Any]:
+        names = dict(outputs) if outputs else {name: name for name in _sinks(graph_def)}
+        if not names:
+            raise UnsupportedSource(f"{self.description}: no output found. Name them with "
+                                    f"--outputs KEY=TENSOR")
+        tensors = {}
+        for key, name in names.items():
+            tensor_name = name if ":" in name else name + ":0"
+            try:
+                tensors[key] = self.graph.get_tensor_by_name(tensor_name)
+            except (KeyError, ValueError):
+                raise UnsupportedSource(f"{self.description} has no tensor {tensor_name}") from None
+        return tensors
+
+    @property
+    def output_keys(self) -> tuple[str, ...]:
+        return tuple(self._outputs)
+
+    def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        feed_dict = {tensor: np.asarray(feeds[name]) for name, tensor in self._inputs.items()}
+        return self.session.run(self._outputs, feed_dict=feed_dict)
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _sinks(graph_def: Any) -> list[str]:
+    """Nodes whose outputs nothing consumes: the results of a frozen inference graph."""
+    used = {name.lstrip("^").split(":")[0] for node in graph_def.node for name in node.input}
+    return sorted(node.name for node in graph_def.node
+                  if node.name not in used and node.op not in _NOT_RESULTS)
+
+
+def refuse_risky(graph_def: Any, *, allow: bool, where: str) -> None:
+    """Refuse a graph with file, Python or shell-like ops before we run it."""
+    try:
+        from migrate import safety
+    except ImportError:  # the risky-op check lands separately
+        return
+    safety.refuse_risky_ops(graph_def, allow=allow, where=where)
+
+
+def _feature_of(name: str, spec: Any) -> FeatureSpec:
+    dims = spec.shape.as_list() if spec.shape.rank is not None else [None, -1]
+    return FeatureSpec(name=name, dtype=spec.dtype.name,
+                       shape=tuple(-1 if dim is None else dim for dim in dims[1:]))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

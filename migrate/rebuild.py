@@ -1,0 +1,92 @@
+"""Checkpoint or model dir -> `InferenceGraph`, choosing the way.
+
+`--via` forces one. Otherwise: `model-fn` when a model_fn is given; else the
+training graph (`meta-graph`) when the checkpoint has one; else, or when that
+way fails, the canned rebuild from variable names. What was chosen and why goes
+into the graph's notes, which the commands print on stderr.
+"""
+
+from __future__ import annotations
+
+import os
+
+from inspectors import paths
+from inspectors.errors import TfckptError, UnsupportedSource
+from migrate.inference import CANNED, META_GRAPH, MODEL_FN, InferenceGraph
+from migrate.predictors import Options, refuse_risky
+
+
+def rebuild(given: str, options: Options) -> InferenceGraph:
+    """The inference graph of `given`, refused if it holds risky ops (unless allowed)."""
+    inference = _build(given, options)
+    try:
+        refuse_risky(inference.graph.as_graph_def(), allow=options.allow_risky_ops, where=given)
+    except TfckptError:
+        inference.close()
+        raise
+    return inference
+
+
+def _build(given: str, options: Options) -> InferenceGraph:
+    source = paths.resolve(given)
+    if source.format == "keras-h5":
+        raise UnsupportedSource(f"{given} is a Keras HDF5 file; load it with tf.keras, "
+                                f"or export its weights with `tfckpt export-weights`")
+    way = options.via or (MODEL_FN if options.model_fn else None)
+    if way == MODEL_FN:
+        return _model_fn(source, options)
+    if way == META_GRAPH:
+        return _meta_graph(source, options)
+    if way == CANNED:
+        return _canned(source, options)
+    return _automatic(source, options)
+
+
+def _automatic(source: paths.Source, options: Options) -> InferenceGraph:
+    if not has_graph(source):
+        inference = _canned(source, options)
+        inference.notes.insert(0, "no training graph (.meta or graph.pbtxt) beside the "
+                                  "checkpoint: rebuilt the canned model from variable names")
+        return inference
+    try:
+        return _meta_graph(source, options)
+    except UnsupportedSource as graph_error:
+        try:
+            inference = _canned(source, options)
+        except TfckptError:
+            raise graph_error from None
+        inference.notes.insert(0, f"the meta-graph way failed ({graph_error}); "
+                                  f"rebuilt the canned model from variable names instead")
+        return inference
+
+
+def has_graph(source: paths.Source) -> bool:
+    if source.meta_graph and os.path.isfile(source.meta_graph):
+        return True
+    directory = source.model_dir or os.path.dirname(source.path)
+    return os.path.isfile(os.path.join(directory, "graph.pbtxt"))
+
+
+def _meta_graph(source: paths.Source, options: Options) -> InferenceGraph:
+    from migrate import metagraph
+
+    return metagraph.build_from_graph(source, outputs=options.outputs, features=options.features)
+
+
+def _canned(source: paths.Source, options: Options) -> InferenceGraph:
+    from migrate import canned
+
+    return canned.build_canned(source, features=options.features)
+
+
+def _model_fn(source: paths.Source, options: Options) -> InferenceGraph:
+    from migrate import estimator_compat
+
+    if not options.model_fn:
+        raise UnsupportedSource("--via model-fn needs --model-fn module:function")
+    if not options.features:
+        raise UnsupportedSource("--model-fn needs the model's inputs: --features SPEC.json "
+                                "(e.g. {\"x\": {\"dtype\": \"float32\", \"shape\": [3]}})")
+    model_fn = estimator_compat.load_model_fn(options.model_fn)
+    return estimator_compat.model_fn_inference(source, model_fn, features=options.features,
+                                               params=options.params)
