@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
-    """Register the writing commands (none yet: rename, export, freeze, verify come later)."""
+    """Register the writing commands, each from its own module."""
+    from migrate import cli_export; cli_export.register(subparsers, parent)  # noqa: E702
+    from migrate import cli_weights; cli_weights.register(subparsers, parent)  # noqa: E702
 
 
 def error_line(error: BaseException) -> str:
