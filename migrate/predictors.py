@@ -100,7 +100,7 @@ class GraphPredictor:
         return tuple(self.inference.outputs)
 
     def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return self.inference.predict(dict(feeds))
+        return fixed_width(self.inference.predict(dict(feeds)))
 
     def close(self) -> None:
         self.inference.close()
@@ -135,7 +135,7 @@ class SavedModelPredictor:
         tf = tensorflow()
         arguments = {name: tf.constant(np.asarray(feeds[name]), dtype=dtype)
                      for name, dtype in self._dtypes.items()}
-        return {key: value.numpy() for key, value in self._function(**arguments).items()}
+        return fixed_width({key: value.numpy() for key, value in self._function(**arguments).items()})
 
     def close(self) -> None:
         self._loaded = self._function = None
@@ -189,10 +189,17 @@ class FrozenGraphPredictor:
 
     def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         feed_dict = {tensor: np.asarray(feeds[name]) for name, tensor in self._inputs.items()}
-        return self.session.run(self._outputs, feed_dict=feed_dict)
+        return fixed_width(self.session.run(self._outputs, feed_dict=feed_dict))
 
     def close(self) -> None:
         self.session.close()
+
+
+def fixed_width(outputs: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Strings come out of TensorFlow as object arrays; make them `S` arrays like the
+    fixtures' (they compare element-wise and save without pickle)."""
+    return {key: np.asarray(value).astype(bytes) if np.asarray(value).dtype.kind == "O"
+            else np.asarray(value) for key, value in outputs.items()}
 
 
 def _sinks(graph_def: Any) -> list[str]:
