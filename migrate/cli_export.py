@@ -63,8 +63,9 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     verify = subparsers.add_parser(
         "verify", parents=[parent, rebuild, checking],
         help="run the same inputs through two models and compare (exit 1 if they differ)",
-        description="A and B: each a checkpoint or model dir, a SavedModel or a frozen graph. "
-                    "Inputs are FILE's, or generated from A's feature specs.")
+        description="A and B: each a checkpoint or model dir, a SavedModel, a frozen graph, "
+                    "or recorded predictions (.npz with x:<feature> and y:<output> arrays). "
+                    "Inputs are FILE's, the recorded ones, or generated from A's feature specs.")
     verify.add_argument("a", metavar="A")
     verify.add_argument("b", metavar="B")
     verify.set_defaults(handler=run_verify)
@@ -240,7 +241,7 @@ def run_verify(args: argparse.Namespace) -> int:
         try:
             for note in [*a.notes, *b.notes]:
                 print(f"note: {note}", file=sys.stderr)
-            feeds, inputs_from = verify.feeds_for(a.features, args.input)
+            feeds, inputs_from = verify.inputs_for(a, b, args.input)
             report = verify.compare(a, b, feeds, inputs_from=inputs_from,
                                     tolerance=tolerance_from(args))
         finally:

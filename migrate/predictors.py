@@ -55,8 +55,10 @@ class Options:
 
 
 def kind_of_artifact(given: str) -> str:
-    """`saved-model`, `frozen-graph` or `checkpoint`, from the file system alone."""
+    """`saved-model`, `frozen-graph`, `recorded` or `checkpoint`, from the file system alone."""
     path = os.path.expanduser(given)
+    if os.path.isfile(path) and path.endswith(".npz"):
+        return "recorded"
     if os.path.isdir(path) and any(os.path.isfile(os.path.join(path, name))
                                    for name in ("saved_model.pb", "saved_model.pbtxt")):
         return "saved-model"
@@ -78,6 +80,8 @@ def open_predictor(given: str, options: Options | None = None) -> Predictor:
     kind = kind_of_artifact(given)
     if kind == "saved-model":
         return SavedModelPredictor(given, signature=options.signature)
+    if kind == "recorded":
+        return RecordedPredictions(given)
     if kind == "frozen-graph":
         return FrozenGraphPredictor(given, outputs=options.outputs,
                                     allow_risky_ops=options.allow_risky_ops)
@@ -133,7 +137,8 @@ class SavedModelPredictor:
 
     def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         tf = tensorflow()
-        arguments = {name: tf.constant(np.asarray(feeds[name]), dtype=dtype)
+        specs = {spec.name: spec for spec in self.features}
+        arguments = {name: tf.constant(batch_shaped(feeds[name], specs[name]), dtype=dtype)
                      for name, dtype in self._dtypes.items()}
         return fixed_width({key: value.numpy() for key, value in self._function(**arguments).items()})
 
@@ -188,11 +193,66 @@ class FrozenGraphPredictor:
         return tuple(self._outputs)
 
     def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        feed_dict = {tensor: np.asarray(feeds[name]) for name, tensor in self._inputs.items()}
+        specs = {spec.name: spec for spec in self.features}
+        feed_dict = {tensor: batch_shaped(feeds[name], specs[name])
+                     for name, tensor in self._inputs.items()}
         return fixed_width(self.session.run(self._outputs, feed_dict=feed_dict))
 
     def close(self) -> None:
         self.session.close()
+
+
+class RecordedPredictions:
+    """What a model once predicted, saved as npz: `x:<feature>` inputs, `y:<key>` outputs.
+
+    It "predicts" only its own inputs: verifying against it means running the
+    other model on exactly those rows.
+    """
+
+    def __init__(self, path: str):
+        self.description = path
+        self.notes: list[str] = []
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+        except (ValueError, OSError) as error:
+            raise UnsupportedSource(f"{path} cannot be read as npz: {error}") from None
+        self.inputs = {key[2:]: value for key, value in arrays.items() if key.startswith("x:")}
+        self.outputs = {key[2:]: value for key, value in arrays.items() if key.startswith("y:")}
+        if not self.inputs or not self.outputs:
+            raise UnsupportedSource(f"{path} holds no recorded predictions: expected arrays "
+                                    f"named x:<feature> and y:<output>")
+        self.features = tuple(FeatureSpec(name=name, dtype=_dtype_name(value),
+                                          shape=tuple(value.shape[1:]))
+                              for name, value in sorted(self.inputs.items()))
+
+    @property
+    def output_keys(self) -> tuple[str, ...]:
+        return tuple(self.outputs)
+
+    def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for name, recorded in self.inputs.items():
+            given = np.asarray(feeds[name])
+            if given.size != recorded.size or not np.array_equal(given.reshape(recorded.shape), recorded):
+                raise UnsupportedSource(f"{self.description} holds predictions for its own inputs "
+                                        f"only; verify against it without --input")
+        return dict(self.outputs)
+
+    def close(self) -> None:
+        pass
+
+
+def batch_shaped(values: Any, spec: FeatureSpec) -> np.ndarray:
+    """A column `(rows,)` fed to a `[rows, 1]` input (and the like) is reshaped, not refused."""
+    values = np.asarray(values)
+    if spec.shape and all(dim > 0 for dim in spec.shape) and values.ndim >= 1 \
+            and values.shape[1:] != spec.shape and values.size == len(values) * int(np.prod(spec.shape)):
+        values = values.reshape((len(values), *spec.shape))
+    return values
+
+
+def _dtype_name(value: np.ndarray) -> str:
+    return "string" if value.dtype.kind in "SUO" else str(value.dtype)
 
 
 def fixed_width(outputs: dict[str, Any]) -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ import numpy as np
 from inspectors.errors import TfckptError
 from migrate import inputs as inputs_module
 from migrate.inference import FeatureSpec
-from migrate.predictors import Predictor
+from migrate.predictors import Predictor, RecordedPredictions
 
 DEFAULT_ATOL = 1e-5
 DEFAULT_RTOL = 1e-5
@@ -87,6 +87,14 @@ def feeds_for(features: tuple[FeatureSpec, ...], input_path: str | None, *,
         return feeds, input_path
     return (inputs_module.generate(features, rows=rows, seed=seed),
             f"generated from the feature specs (seed {seed}, {rows} rows)")
+
+
+def inputs_for(a: Predictor, b: Predictor, input_path: str | None) -> tuple[dict[str, np.ndarray], str]:
+    """The user's inputs, else recorded ones (when a side is recorded predictions), else generated."""
+    recorded = [side for side in (a, b) if isinstance(side, RecordedPredictions)]
+    if recorded and not input_path:
+        return dict(recorded[0].inputs), f"recorded in {recorded[0].description}"
+    return feeds_for(a.features, input_path)
 
 
 def compare(a: Predictor, b: Predictor, feeds: Mapping[str, np.ndarray], *,

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from migrate import export, freeze
+from migrate.predictors import fixed_width
 from tests.test_export import small_classifier
 
 ROWS = {"x": np.array([[1.0, 2.0], [-3.0, 0.5], [0.0, 0.0]], np.float32),
@@ -23,7 +24,7 @@ def artifacts(tmp_path_factory, tf):
     export.write_saved_model(model, str(root / "sm"))
     graph_def, _names = freeze.frozen_graph_def(model)
     (root / "frozen.pb").write_bytes(graph_def.SerializeToString())
-    expected = model.predict(ROWS)
+    expected = fixed_width(model.predict(ROWS))
     model.close()
     other = small_classifier(tf, scale=1.01)
     export.write_saved_model(other, str(root / "other"))
@@ -120,3 +121,20 @@ def test_predict_names_a_missing_feature(tfckpt, artifacts, tmp_path):
     assert run.code == 2
     assert run.err == (f"tfckpt: error: {tmp_path / 'in.json'} has no column for feature(s) "
                        f"color (it has: x)\n")
+
+
+def test_verify_against_recorded_predictions(tfckpt, artifacts, tmp_path):
+    root, expected = artifacts
+    recorded = {"x:x": ROWS["x"], "x:color": ROWS["color"].reshape(-1)}
+    recorded.update({f"y:{key}": value for key, value in expected.items()})
+    np.savez(tmp_path / "recorded.npz", **recorded)
+    run = tfckpt("verify", root / "sm", tmp_path / "recorded.npz")
+    assert run.code == 0, run.err
+    assert f"inputs: recorded in {tmp_path / 'recorded.npz'}" in run.out
+    assert run.out.rstrip().endswith("PASS: 5 of 5 outputs match on 3 rows")
+    recorded["y:class_ids"] = (expected["class_ids"] + 1) % 3
+    np.savez(tmp_path / "wrong.npz", **recorded)
+    wrong = tfckpt("verify", root / "frozen.pb", tmp_path / "wrong.npz", "--format", "json")
+    assert wrong.code == 1
+    checks = {o["key"]: o for o in json.loads(wrong.out)["outputs"]}
+    assert checks["class_ids"]["mismatched"] == 3 and checks["logits"]["status"] == "PASS"
