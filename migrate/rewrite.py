@@ -16,8 +16,11 @@ strings from `bytes`/`str`/object arrays (str stored as UTF-8; read back as byte
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import re
+from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
@@ -141,3 +144,159 @@ def write_state_file(directory: str, basename: str) -> str:
         handle.write(f'model_checkpoint_path: "{basename}"\n'
                      f'all_model_checkpoint_paths: "{basename}"\n')
     return path
+
+
+# --- plan -> checkpoint ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class RewriteResult:
+    """What `rewrite` wrote: the output dir, the checkpoint prefix inside it, counts."""
+
+    output: str
+    prefix: str
+    written: int
+    copied: int
+    encoded: int
+    nbytes: int
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def output_basename(source) -> str:
+    """The name of the written checkpoint: the source prefix's basename
+    (V1 shard suffix and .h5 extension removed)."""
+    base = os.path.basename(source.path)
+    base = re.sub(r"-(?:\?{5}|\d{5})-of-\d{5}$", "", base)
+    if source.format == "keras-h5":
+        base = os.path.splitext(base)[0]
+    return base or "model.ckpt"
+
+
+def rewrite(plan, output: str, *, force: bool = False) -> RewriteResult:
+    """Write the plan's output checkpoint into the directory `output`, verified, atomically."""
+    from inspectors.checkpoint import open_reader
+    from inspectors.paths import resolve
+    from migrate.output import Staged, check_output, fsync_tree
+
+    source = resolve(plan.source)
+    inputs = [p for p in (source.given, source.path, source.model_dir) if p]
+    check_output(output, inputs, force=force)
+    reader = open_reader(source)
+    index = _copyable_index(source)
+    _refuse_partial_slices(plan)
+    basename = output_basename(source)
+    with Staged(output, force=force, is_dir=True) as staged:
+        prefix = os.path.join(staged.path, basename)
+        copied, written = _write(plan, prefix, reader=reader, index=index, source=source)
+        _verify(plan, prefix, reader=reader, index=index, source=source, written=written)
+        write_state_file(staged.path, basename)
+        fsync_tree(staged.path)
+        staged.commit()
+    nbytes = sum(entry.size for entry in written.values())
+    return RewriteResult(output=os.path.abspath(output),
+                         prefix=os.path.join(os.path.abspath(output), basename),
+                         written=len(written), copied=copied,
+                         encoded=len(written) - copied, nbytes=nbytes)
+
+
+def _copyable_index(source):
+    """The source's V2 index when its bytes may be copied as they are, else None."""
+    if source.format != "V2":
+        return None
+    from inspectors.checkpoint import check_data_files
+
+    try:
+        index = read_v2_index(source.path)
+    except Exception:  # a table feature our parser lacks: fall back to reading tensors
+        return None
+    if not index.little_endian:
+        return None
+    check_data_files(index, source.path)
+    return index
+
+
+def _refuse_partial_slices(plan) -> None:
+    from inspectors.errors import UnsupportedSource
+
+    for entry in plan.written:
+        if entry.note.startswith("holds one slice"):
+            raise UnsupportedSource(f"variable {entry.old!r} holds one slice of a larger "
+                                    f"tensor. Add --preset merge-partitions to assemble its "
+                                    f"parts, or --drop it")
+
+
+def _copy_source(entry, index):
+    """The source IndexEntry to copy bytes from, or None when the entry must be encoded."""
+    if index is None or not entry.is_copy or entry.new_dtype != entry.dtype:
+        return None
+    stored = index.entries.get(entry.sources[0])
+    if stored is None or stored.slices or stored.crc32c is None:
+        return None
+    return stored
+
+
+def _write(plan, prefix: str, *, reader, index, source) -> tuple[int, dict]:
+    copies, encodes = [], []
+    for entry in plan.written:
+        stored = _copy_source(entry, index)
+        (copies if stored is not None else encodes).append((entry, stored))
+    copies.sort(key=lambda pair: (pair[1].shard_id, pair[1].offset))  # sequential reads
+    with BundleWriter(prefix) as writer:
+        for entry, stored in copies:
+            writer.add_copy(entry.new, source=stored,
+                            shard_path=shard_name(source.path, stored.shard_id, index.num_shards))
+        for entry, _ in encodes:
+            writer.add_array(entry.new, materialize(entry, reader))
+        return len(copies), writer.finish()
+
+
+def _verify(plan, prefix: str, *, reader, index, source, written: dict) -> None:
+    if set(read_v2_index(prefix).entries) != {e.new for e in plan.written}:
+        raise VerificationFailed(f"written checkpoint {prefix} does not hold exactly the "
+                                 f"planned variables")
+    for entry in plan.written:
+        stored = _copy_source(entry, index)
+        if stored is not None:
+            verify_copy(prefix, written[entry.new], source=stored,
+                        source_shard=shard_name(source.path, stored.shard_id, index.num_shards))
+            continue
+        actual = read_tensor(prefix, written[entry.new])
+        if not same_bits(actual, materialize(entry, reader)):
+            raise VerificationFailed(f"variable {entry.new!r} in {prefix} differs from its "
+                                     f"source {entry.old!r} after writing")
+
+
+def materialize(entry, reader) -> np.ndarray:
+    """The value a plan entry writes: its source read and transformed (merge, fold, cast...)."""
+    ops = [t.op for t in entry.transforms]
+    if "merge-slices" in ops and len(entry.sources) > 1:
+        value = _assemble_slices(entry, reader)
+    elif "concat" in ops:
+        axis = next(t.axis for t in entry.transforms if t.op == "concat")
+        value = np.concatenate([reader.read(name) for name in entry.sources], axis=axis)
+    elif "add" in ops:
+        value = np.asarray(reader.read(entry.sources[0]))
+        for name in entry.sources[1:]:
+            value = value + np.asarray(reader.read(name)).astype(value.dtype)
+    else:
+        value = np.asarray(reader.read(entry.sources[0]))
+    for transform in entry.transforms:
+        if transform.op == "iterations":
+            steps = round(math.log(float(value)) / math.log(transform.beta1)) - 1
+            value = np.array(max(steps, 0), dtype=np.int64)
+        elif transform.op == "cast":
+            value = np.asarray(value).astype(numpy_dtype(transform.dtype))
+    return np.asarray(value)
+
+
+def _assemble_slices(entry, reader) -> np.ndarray:
+    """Whole tensor from keys that each hold one stored slice (their extents in the index)."""
+    first = reader.entry(entry.sources[0])
+    out = np.zeros(first.shape, dtype=numpy_dtype(first.dtype))
+    for name in entry.sources:
+        extents = reader.entry(name).slices[0].extents
+        index = tuple(slice(None) if length == -1 else slice(start, start + length)
+                      for start, length in extents)
+        out[index] = reader.read(name)
+    return out
