@@ -30,13 +30,17 @@ $(LEGACY)/.installed: requirements/legacy.txt requirements/legacy.lock setup.cfg
 	$(LEGACY)/bin/pip install --disable-pip-version-check -q --no-deps -e .
 	touch $@
 
-# The main job on the bundled fixtures: list a canned Estimator's checkpoint, a
-# partitioned one, and show that the contrib.learn-named copy holds the same tensors
-# (diff exits 1 because names differ; that is the expected answer here).
+# The main job on the bundled fixtures: a tf.contrib.learn DNNClassifier model dir (no
+# .meta, contrib-era names) becomes a SavedModel for TensorFlow 2.21; `verify` then loads
+# it with tf.saved_model.load, calls signatures["serving_default"] on the inputs recorded
+# with the original Estimator's predictions, and compares every output.
+DEMO := build/demo
 demo: venv
-	$(VENV)/bin/tfckpt ls fixtures/dnn-classifier-v1/model_dir
-	$(VENV)/bin/tfckpt ls fixtures/linear-classifier/model_dir --kind model
-	$(VENV)/bin/tfckpt diff fixtures/contrib-learn-names/model_dir fixtures/dnn-classifier-v1/model_dir --kind model; test $$? -eq 1
+	rm -rf $(DEMO)
+	$(VENV)/bin/tfckpt ls fixtures/contrib-learn-names/model_dir --kind model
+	$(VENV)/bin/tfckpt export fixtures/contrib-learn-names/model_dir $(DEMO)/saved_model \
+		--features fixtures/contrib-learn-names/case.json
+	$(VENV)/bin/tfckpt verify $(DEMO)/saved_model fixtures/contrib-learn-names/predictions.npz
 
 # Both groups: main env (everything but `legacy`), then the legacy env (`legacy` only).
 test: test-main test-legacy

@@ -115,7 +115,7 @@ class SavedModelPredictor:
 
     def __init__(self, path: str, *, signature: str = SERVING_DEFAULT):
         tf = tensorflow()
-        self.description = path
+        self.description = f"{path} (signature {signature})"
         self.notes: list[str] = []
         try:
             self._loaded = tf.saved_model.load(path)
