@@ -198,7 +198,8 @@ def _require_canned(source: Source, recognized: est.Estimator, infos: list) -> N
     if recognized.task is None:
         why = "; ".join(recognized.notes) or "no head name or graph tells the task"
         raise UnsupportedSource(f"{source.given}: cannot tell classifier from regressor "
-                                f"({why}). Use --via meta-graph with the training .meta")
+                                f"({why}). Put the training graph (.meta or graph.pbtxt) "
+                                f"beside the checkpoint")
 
 
 class _Facts:
@@ -352,9 +353,11 @@ def _column(record: est.FeatureColumn, records: dict, shapes: dict, facts: _Fact
             given: dict[str, FeatureSpec], notes: list[str]) -> Column | None:
     kind, name = record.kind, record.name
     rows = _rows(name, shapes)
+    spec = given.get(name)
+    if kind == "unknown" and spec is not None and _numeric_spec(spec):
+        kind = "numeric"  # weights alone: the given features say it is a dense input
     if kind == "numeric":
-        width = record.shape[0] if record.shape else (rows if "linear" in record.used_by else None)
-        spec = given.get(name)
+        width = record.shape[0] if record.shape else (rows[0] if rows else None)
         if width is None and spec is not None:
             width = math.prod(spec.shape) if spec.shape else 1
         return Column(name=name, kind="numeric", key=name, width=width,
@@ -378,6 +381,10 @@ def _column(record: est.FeatureColumn, records: dict, shapes: dict, facts: _Fact
         return _crossed(record, records, shapes, facts, given, notes)
     return _categorical(name, record, rows[0] if rows else record.buckets, facts, given,
                         notes, scope=name)
+
+
+def _numeric_spec(spec: FeatureSpec) -> bool:
+    return spec.dtype != "string" and not spec.vocabulary and not spec.hash_buckets
 
 
 def _categorical(name: str, record: est.FeatureColumn, rows: int | None, facts: _Facts | None,
@@ -579,8 +586,7 @@ def _dnn_columns_without_graph(plan: _Plan, columns: dict, facts: _Facts | None,
     linear = {c.key for c, used_by in columns.values() if "linear" in used_by}
     numeric = [Column(name=s.name, kind="numeric", key=s.name, dtype=s.dtype,
                       width=math.prod(s.shape) if s.shape else 1)
-               for s in given.values() if s.dtype != "string" and not s.vocabulary
-               and not s.hash_buckets and s.name not in linear]
+               for s in given.values() if _numeric_spec(s) and s.name not in linear]
     if numeric:
         plan.notes.append("DNN input columns: the given numeric features "
                           f"({', '.join(sorted(c.name for c in numeric))}), sorted by name")
