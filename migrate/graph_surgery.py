@@ -99,13 +99,16 @@ def ancestors(nodes: dict[str, Any], roots: Iterable[str], *, control: bool = Tr
     return seen
 
 
-def descendants(graph_def: Any, roots: Iterable[str]) -> set[str]:
-    """Node names that depend on `roots` through data edges (roots included)."""
+def descendants(graph_def: Any, roots: Iterable[str], *, through_shape: bool = True) -> set[str]:
+    """Node names that depend on `roots` through data edges (roots included); with
+    `through_shape=False` a Shape/Size/Rank of a tensor does not count as depending on it."""
     found = {node_name(r) for r in roots}
     changed = True
     while changed:
         changed = False
         for node in graph_def.node:
+            if not through_shape and node.op in _SHAPE_OPS:
+                continue
             if node.name not in found and any(node_name(i) in found for i in data_inputs(node)):
                 found.add(node.name)
                 changed = True
@@ -726,3 +729,30 @@ def output_key(candidate: Any, nodes: dict[str, Any]) -> str:
             return role
     return {"Softmax": "probabilities", "Sigmoid": "logistic", "ArgMax": "classes"}.get(
         candidate.op, "predictions")
+
+
+def unbake_batch(graph_def: Any, tensors: list[str], rows: int) -> int:
+    """Reshapes of embedded training data to a literal `[rows, ...]` -> `[-1, ...]`.
+
+    Graphs built on in-graph data (TF 0.x contrib.learn) fold the data's row count
+    into shape constants; with a placeholder in its place any batch size must pass.
+    """
+    from inspectors.tf_loader import tensorflow
+
+    tf = tensorflow()
+    nodes = nodes_of(graph_def)
+    reached = descendants(graph_def, [node_name(t) for t in tensors])
+    count = 0
+    for node in graph_def.node:
+        if node.op != "Reshape" or node.name not in reached or len(data_inputs(node)) < 2:
+            continue
+        shape = nodes.get(node_name(data_inputs(node)[1]))
+        if shape is None or shape.op != "Const":
+            continue
+        value = tf.make_ndarray(shape.attr["value"].tensor)
+        if value.ndim == 1 and value.size and int(value[0]) == rows:
+            value = value.copy()
+            value[0] = -1
+            shape.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
+            count += 1
+    return count

@@ -34,6 +34,7 @@ _TABLE_INIT_OPS = frozenset({"InitializeTable", "InitializeTableV2", "Initialize
                              "LookupTableImportV2"})
 _KEPT_COLLECTIONS = ("variables", "trainable_variables", "model_variables")
 _INIT_TABLES = "init_all_tables"
+_PLACEHOLDERS = ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")
 
 
 def build_from_graph(source: Source, *, outputs: Mapping[str, str] | None = None,
@@ -45,18 +46,22 @@ def build_from_graph(source: Source, *, outputs: Mapping[str, str] | None = None
     notes += mend_versions(meta)
     found = graph_signatures.signatures(meta)
     feeds = surgery.find_feeds(graph_def, aliases=_input_aliases(found))
-    wanted = _outputs(graph_def, meta, feeds, outputs, found)
+    wanted, completion = _outputs(graph_def, meta, feeds, outputs, found)
     notes += surgery.to_inference(graph_def)
     feeds = _with_overrides(feeds, features)
     inputs = _place_feeds(graph_def, feeds)
+    notes += _unbake(graph_def, feeds, inputs)
     pruned, definitions, tables = _prune(graph_def, meta, list(wanted.values()))
     used = {key: name for key, name in inputs.items()
             if node_name(name) in {n.name for n in pruned.node}}
     _refuse_sparse(feeds, used)
     mend_ops(pruned)
     specs = _feature_specs(feeds, used)
-    return _import(source, _meta_graph(meta, pruned, definitions, tables),
-                   inputs=used, outputs=wanted, specs=specs, notes=notes)
+    inference = _import(source, _meta_graph(meta, pruned, definitions, tables),
+                        inputs=used, outputs=wanted, specs=specs, notes=notes)
+    if completion:
+        _complete_head(inference, completion)
+    return inference
 
 
 # --- finding and parsing the graph -------------------------------------------
@@ -166,7 +171,7 @@ def _place_feeds(graph_def: Any, feeds: list[surgery.Feed]) -> dict[str, str]:
     for feed in feeds:
         key = _unique(feed.key, inputs)
         feed.key = key
-        if feed.origin in ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault"):
+        if feed.origin in _PLACEHOLDERS:
             inputs[key] = feed.tensor
             continue
         name = key if re.match(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/]*$", key) and key not in taken \
@@ -178,6 +183,17 @@ def _place_feeds(graph_def: Any, feeds: list[surgery.Feed]) -> dict[str, str]:
         inputs[key] = f"{name}:0"
     surgery.rewire(graph_def, mapping)
     return inputs
+
+
+def _unbake(graph_def: Any, feeds: list[surgery.Feed], inputs: dict[str, str]) -> list[str]:
+    embedded = [feed for feed in feeds if feed.origin == "Const"]
+    if not embedded:
+        return []
+    rows = int(re.search(r"holds (\d+) rows", " ".join(embedded[0].evidence)).group(1))
+    count = surgery.unbake_batch(graph_def, [inputs[feed.key] for feed in embedded], rows)
+    note = (f"the graph embedded its training data ({rows} rows in "
+            f"{', '.join(sorted(f.tensor for f in embedded))}): replaced by placeholders")
+    return [note + (f"; {count} reshape(s) to {rows} rows made batch-size free" if count else "")]
 
 
 def _unique(key: str, taken: Mapping[str, Any]) -> str:
@@ -205,25 +221,29 @@ def _feature_specs(feeds: list[surgery.Feed], used: dict[str, str]) -> tuple[Fea
     specs = []
     for feed in feeds:
         if feed.key in used:
+            shape = feed.shape or ()
+            if feed.origin in _PLACEHOLDERS and shape:
+                shape = shape[1:]  # a placeholder's own shape starts with the batch
             specs.append(FeatureSpec(name=feed.key, dtype=tf.dtypes.as_dtype(feed.dtype).name,
-                                     shape=tuple(feed.shape or ())))
+                                     shape=tuple(shape)))
     return tuple(sorted(specs, key=lambda s: s.name))
 
 
 # --- outputs -----------------------------------------------------------------
 
 def _outputs(graph_def: Any, meta: Any | None, feeds: list[surgery.Feed],
-             given: Mapping[str, str] | None, found: tuple) -> dict[str, str]:
-    """Prediction key -> tensor: as given, from a signature, a canned head, or a clear guess."""
+             given: Mapping[str, str] | None, found: tuple) -> tuple[dict[str, str], str | None]:
+    """Prediction key -> tensor: as given, from a signature, a canned head, or a clear guess;
+    and the head to complete (`logistic` / `softmax`) when only a loss's logits were found."""
     nodes = surgery.nodes_of(graph_def)
     if given:
-        return {key: _known_tensor(nodes, tensor) for key, tensor in given.items()}
+        return {key: _known_tensor(nodes, tensor) for key, tensor in given.items()}, None
     from_signature = _signature_outputs(found)
     if from_signature:
-        return from_signature
+        return from_signature, None
     head = surgery.head_outputs(graph_def)
     if head:
-        return dict(sorted(head.items(), key=lambda kv: _key_order(kv[0])))
+        return dict(sorted(head.items(), key=lambda kv: _key_order(kv[0]))), None
     return _guess(graph_def, meta, feeds, nodes)
 
 
@@ -260,15 +280,44 @@ def _guess(graph_def: Any, meta: Any | None, feeds: list[surgery.Feed],
 
     collections = {c.name: c.values for c in collections_of(meta)}
     ranked = output_candidates(graph_def, found_signatures=(), collections=collections, top=20)
-    fed = surgery.descendants(graph_def, [node_name(f.tensor) for f in feeds])
+    # Through data, not through a Shape: a centered bias tiled to the batch size is no prediction.
+    fed = surgery.descendants(graph_def, [node_name(f.tensor) for f in feeds], through_shape=False)
     ranked = [c for c in ranked if c.node in fed and c.score > 0]
     if len(ranked) == 1 or (len(ranked) > 1 and ranked[0].score > ranked[1].score):
         best = ranked[0]
-        return {surgery.output_key(best, nodes): f"{best.node}:0"}
+        key = surgery.output_key(best, nodes)
+        return {key: f"{best.node}:0"}, _loss_head(best.reason) if key == "logits" else None
     listed = "; ".join(f"{c.node} ({c.op}, score {c.score})" for c in ranked[:5]) or "none"
     raise UnsupportedSource(f"cannot tell the prediction outputs of this graph; candidates: "
                             f"{listed}. Name them with --outputs key=tensor, e.g. "
                             f"--outputs predictions={ranked[0].node if ranked else 'NODE'}:0")
+
+
+def _loss_head(reason: str) -> str | None:
+    """The head a loss on the logits implies: sigmoid (binary) or softmax (classes)."""
+    if "SoftmaxCrossEntropyWithLogits" in reason:
+        return "softmax"
+    if "logistic_loss" in reason or "SigmoidCrossEntropy" in reason:
+        return "logistic"
+    return None
+
+
+def _complete_head(inference: InferenceGraph, kind: str) -> None:
+    """Add what the old head predicted from its logits, as contrib.learn classifiers did."""
+    tf = tensorflow()
+    logits = inference.outputs["logits"]
+    with inference.graph.as_default(), tf.name_scope("tfckpt_head"):
+        if kind == "logistic":
+            logistic = tf.sigmoid(logits, name="logistic")
+            two_class = tf.concat([tf.zeros_like(logits), logits], axis=-1)
+            inference.outputs["logistic"] = logistic
+            inference.outputs["probabilities"] = tf.nn.softmax(two_class, name="probabilities")
+            inference.outputs["classes"] = tf.argmax(two_class, axis=-1, name="classes")
+        else:
+            inference.outputs["probabilities"] = tf.nn.softmax(logits, name="probabilities")
+            inference.outputs["classes"] = tf.argmax(logits, axis=-1, name="classes")
+    inference.notes.append(f"the graph computes only the logits; added the {kind} head's "
+                           f"probabilities and classes (as tf.contrib.learn classifiers predicted)")
 
 
 # --- pruning with variables and tables ---------------------------------------
