@@ -60,6 +60,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     """Register the writing commands, each from its own module."""
     from migrate import cli_export; cli_export.register(subparsers, parent)  # noqa: E702
     from migrate import cli_weights; cli_weights.register(subparsers, parent)  # noqa: E702
+    from migrate import cli_map; cli_map.register(subparsers, parent)  # noqa: E702
     from migrate import cli_rename; cli_rename.register(subparsers, parent)  # noqa: E702
 
 
