@@ -285,3 +285,30 @@ def test_feature_spec_to_dict_round_trips_through_json():
     spec = compat.read_feature_spec(str(FIXTURES / "wide-deep" / "case.json"))
     assert json.loads(json.dumps([f.to_dict() for f in spec]))[2]["vocabulary"][0] == "red"
     assert np.dtype(spec[0].dtype) == np.float32
+
+
+def test_rename_presets_restore_old_names(tf, tmp_path):
+    from migrate.rewrite import write_bundle
+
+    source = resolve(str(FIXTURES / "custom-softmax-classifier" / "model_dir"))
+    reader = tf.train.load_checkpoint(source.path)
+    (tmp_path / "old").mkdir()
+    prefix = str(tmp_path / "old" / "model.ckpt-40")
+    write_bundle(prefix, [("dense/biases", reader.get_tensor("dense/bias")),
+                          ("dense/weights", reader.get_tensor("dense/kernel")),
+                          ("global_step", reader.get_tensor("global_step"))])
+    model_fn = compat.load_model_fn(f"{GENERATOR}:softmax_classifier_model_fn")
+    features = (FeatureSpec("x", "float32", (8,)),)
+    message = raises(MappingConflict, lambda: compat.model_fn_inference(
+        resolve(prefix), model_fn, features=features, params={"n_classes": 10}))
+    assert message == (f"the model_fn's graph needs 2 variable(s) that {prefix} lacks: dense/bias "
+                       f"(closest: dense/biases), dense/kernel (closest: dense/biases). Pass a "
+                       f"rename preset that maps "
+                       f"them (e.g. layers-weights-to-kernel)")
+    inference = compat.model_fn_inference(resolve(prefix), model_fn, features=features,
+                                          params={"n_classes": 10},
+                                          presets=("layers-weights-to-kernel",))
+    assert "restored dense/weights as dense/kernel (rename preset)" in inference.notes
+    x, _ = split_predictions(load_predictions("custom-softmax-classifier"))
+    assert_same_outputs(recorded("custom-softmax-classifier"), inference.predict(x))
+    inference.close()
