@@ -16,6 +16,7 @@ strings from `bytes`/`str`/object arrays (str stored as UTF-8; read back as byte
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import math
 import os
@@ -32,7 +33,7 @@ from inspectors.wire import read_varint
 from migrate.bundle_writer import (STRING, BundleWriter, dtype_name,  # noqa: F401
                                    encode_string_tensor, write_bundle)
 
-VERIFY_CHUNK = 16 * 1024 * 1024
+VERIFY_CHUNK = 8 << 20
 
 
 def read_tensor(prefix: str, entry: IndexEntry, *, num_shards: int = 1) -> np.ndarray:
@@ -112,25 +113,61 @@ def verify_against(prefix: str, expected: Iterable[tuple[str, np.ndarray]]) -> i
 
 
 def verify_copy(prefix: str, entry: IndexEntry, *, source: IndexEntry, source_shard: str) -> None:
-    """A copied tensor equals its source range byte for byte and matches the stored crc."""
+    """A copied tensor equals its source range byte for byte and matches the stored crc.
+
+    Read in fixed chunks into two reused buffers: memory stays flat, the comparison
+    is a memcmp and the crc runs on the same buffer."""
     import crc32c
 
     path = shard_name(prefix, entry.shard_id, 1)
+    if entry.size != source.size:
+        raise VerificationFailed(f"variable {entry.name!r} in {path} has {entry.size} bytes, "
+                                 f"its source {source.name!r} {source.size}")
+    ours, theirs = _buffers()
     crc, done = 0, 0
-    with open(path, "rb") as written, open(source_shard, "rb") as original:
+    with open(path, "rb", buffering=0) as written, open(source_shard, "rb", buffering=0) as original:
         written.seek(entry.offset)
         original.seek(source.offset)
         while done < entry.size:
-            step = min(VERIFY_CHUNK, entry.size - done)
-            chunk = written.read(step)
-            if chunk != original.read(step):
-                raise VerificationFailed(f"variable {entry.name!r} in {path} differs from "
-                                         f"its source {source.name!r} in {source_shard}")
-            crc = crc32c.crc32c(chunk, crc)
+            step = min(len(ours), entry.size - done)
+            got = _read_exactly(written, ours, step)
+            if got != step or _read_exactly(original, theirs, step) != step \
+                    or _memcmp(ours, theirs, step) != 0:
+                raise VerificationFailed(f"variable {entry.name!r} in {path} differs from its "
+                                         f"source {source.name!r} in {source_shard}")
+            crc = crc32c.crc32c(memoryview(ours)[:step], crc)
             done += step
-    if entry.size != source.size or _mask(crc) != source.crc32c:
+    if _mask(crc) != source.crc32c:
         raise VerificationFailed(f"variable {entry.name!r} copied from {source_shard} does not "
                                  f"match the source's checksum: the source data is damaged")
+
+
+_BUFFERS: list[bytearray] = []
+_LIBC = ctypes.CDLL(None)
+_LIBC.memcmp.restype = ctypes.c_int
+_LIBC.memcmp.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+
+
+def _memcmp(a: bytearray, b: bytearray, size: int) -> int:
+    """libc memcmp on the reused buffers: slicing a bytearray to compare would copy it."""
+    pointer = lambda buffer: ctypes.addressof((ctypes.c_char * len(buffer)).from_buffer(buffer))  # noqa: E731
+    return _LIBC.memcmp(pointer(a), pointer(b), size)
+
+
+def _buffers() -> tuple[bytearray, bytearray]:
+    if not _BUFFERS:
+        _BUFFERS.extend((bytearray(VERIFY_CHUNK), bytearray(VERIFY_CHUNK)))
+    return _BUFFERS[0], _BUFFERS[1]
+
+
+def _read_exactly(handle, buffer: bytearray, size: int) -> int:
+    view, done = memoryview(buffer), 0
+    while done < size:
+        got = handle.readinto(view[done:size])
+        if not got:
+            break
+        done += got
+    return done
 
 
 def _mask(crc: int) -> int:
