@@ -159,7 +159,8 @@ def _with_overrides(feeds: list[surgery.Feed], features: tuple[FeatureSpec, ...]
 
 
 def _apply_spec(feed: surgery.Feed, spec: FeatureSpec) -> None:
-    feed.shape = tuple(spec.shape)
+    # A placeholder's own shape starts with the batch dimension; a spec's does not.
+    feed.shape = ((-1,) if feed.origin in _PLACEHOLDERS else ()) + tuple(spec.shape)
     feed.evidence.append("shape as given")
 
 
