@@ -292,3 +292,57 @@ def _misspelt(name: str) -> str:
 def test_feature_override_for_no_input(tf):
     error = error_of(FIXTURES / "saver-v1", features=(FeatureSpec("pixels", "float32", (4,)),))
     assert str(error) == "feature(s) pixels match no input of the graph (its inputs: target, x)"
+
+
+# --- inference switches on graphs built here -----------------------------------
+
+def _train_and_save(tf, directory, *, fused: bool, switch: bool) -> None:
+    """x -> batch norm (training) -> TF <= 1.12 dropout (x/keep * floor(keep + U)) -> dense -> y."""
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        v1.set_random_seed(7)
+        x = v1.placeholder(tf.float32, [None, 1, 1, 4], name="x")
+        training = v1.placeholder_with_default(True, [], name="is_training") if switch else True
+        normed = v1.layers.batch_normalization(x, training=training, fused=fused, momentum=0.5,
+                                               name="bn")
+        flat = tf.reshape(normed, [-1, 4])
+        with tf.name_scope("dropout"):
+            keep = tf.constant(0.5, name="keep_prob")
+            noise = keep + tf.random.uniform(tf.shape(flat), name="random_uniform")
+            dropped = tf.math.divide(flat, keep) * tf.floor(noise)
+        y = tf.identity(v1.layers.dense(dropped, 2, name="out"), name="y")
+        loss = tf.reduce_mean(tf.square(y))
+        updates = v1.get_collection(v1.GraphKeys.UPDATE_OPS)
+        with tf.control_dependencies(updates):
+            train = v1.train.GradientDescentOptimizer(0.1).minimize(loss)
+        data = np.random.RandomState(3).normal(2, 3, size=(32, 1, 1, 4)).astype(np.float32)
+        with v1.Session(graph=graph) as session:
+            session.run(v1.global_variables_initializer())
+            for _ in range(5):
+                session.run(train, {x: data})
+            v1.train.Saver().save(session, str(directory / "model.ckpt"), global_step=5)
+
+
+def _inference_by_hand(tf, prefix: str, x: np.ndarray) -> np.ndarray:
+    reader = tf.train.load_checkpoint(prefix)
+    get = reader.get_tensor
+    normed = (x.reshape(-1, 4) - get("bn/moving_mean")) / np.sqrt(get("bn/moving_variance") + 1e-3)
+    normed = normed * get("bn/gamma") + get("bn/beta")
+    return normed @ get("out/kernel") + get("out/bias")
+
+
+@pytest.mark.parametrize("fused, switch", [(True, False), (False, True)],
+                         ids=["fused-batch-norm-floor-dropout", "moments-switch-floor-dropout"])
+def test_batch_norm_and_old_dropout_forms(tmp_path, tf, fused, switch):
+    _train_and_save(tf, tmp_path, fused=fused, switch=switch)
+    inference = build(tmp_path, outputs={"y": "y"})
+    assert "dropout switched off (1 dropout op(s) bypassed)" in inference.notes
+    if switch:  # the cond picks the moving statistics once the switch is false
+        assert "learning-phase input(s) set to false: is_training" in inference.notes
+    else:
+        assert "batch normalization on its moving statistics (1 layer(s))" in inference.notes
+    x = np.random.RandomState(5).normal(2, 3, size=(6, 1, 1, 4)).astype(np.float32)
+    want = _inference_by_hand(tf, str(tmp_path / "model.ckpt-5"), x)
+    np.testing.assert_allclose(inference.predict({"x": x})["y"], want, rtol=1e-5, atol=1e-5)
+    inference.close()
