@@ -64,23 +64,51 @@ class BundleIndex:
     num_shards: int
     entries: dict[str, IndexEntry]
     little_endian: bool = True
+    # V2 only: the stored parts of partitioned variables, by variable name (each
+    # with the slice's own shape, dtype and bytes), checked before TensorFlow reads them.
+    slice_entries: dict[str, tuple[IndexEntry, ...]] = dataclasses.field(default_factory=dict)
 
 
 def read_v2_index(prefix: str) -> BundleIndex:
     """Parse `prefix.index`. Slice entries (keys starting with NUL) are not listed:
     their variable's entry carries the slice specs."""
     path = prefix + ".index"
-    header, entries = None, {}
+    header, entries, parts = None, {}, {}
     for key, value in iter_table(path):
         if key == b"":
             header = _decode(value, path)
         elif not key.startswith(b"\x00"):
             name = _name(key, path)
             entries[name] = _bundle_entry(name, _decode(value, path), path)
+        else:
+            name = _name(slice_key_name(key, path), path)
+            parts.setdefault(name, []).append(_bundle_entry(name, _decode(value, path), path))
     if header is None:
         raise CorruptCheckpoint(f"{path} has no bundle header: not a V2 checkpoint index")
-    return BundleIndex(format="V2", num_shards=_int(header, 1, 1), entries=entries,
-                       little_endian=_int(header, 2, 0) == 0)
+    return BundleIndex(format="V2", num_shards=_int(header, 1, 1, path), entries=entries,
+                       little_endian=_int(header, 2, 0, path) == 0,
+                       slice_entries={name: tuple(found) for name, found in parts.items()})
+
+
+def slice_key_name(key: bytes, path: str) -> bytes:
+    """The variable name inside a slice entry's key.
+
+    The key is TensorFlow's OrderedCode (core/lib/strings/ordered_code.cc) of
+    (0, name, rank, start and length per dim): a 0x00 byte for the leading 0,
+    then the name with 0x00 written as 00 ff and 0xff as ff 00, ended by 00 01.
+    """
+    name, position = bytearray(), 1
+    while position + 1 < len(key):
+        byte, following = key[position], key[position + 1]
+        if byte == 0x00 and following == 0x01:
+            return bytes(name)
+        if byte in (0x00, 0xFF):
+            name.append(byte)
+            position += 2
+            continue
+        name.append(byte)
+        position += 1
+    raise CorruptCheckpoint(f"{path} is damaged: a slice entry's key is cut off")
 
 
 def read_v1_meta(path: str) -> BundleIndex:
@@ -204,6 +232,8 @@ def _varint(buffer, position: int, path: str) -> tuple[int, int]:
 
 def _decode(message: bytes, path: str) -> dict[int, list]:
     """A protobuf message as {field number: [values]}: ints for varint/fixed, bytes for nested."""
+    if not isinstance(message, (bytes, bytearray, memoryview)):
+        raise CorruptCheckpoint(f"{path} is damaged: a nested record holds a number")
     fields: dict[int, list] = {}
     position = 0
     while position < len(message):
@@ -235,16 +265,17 @@ def _fixed(message: bytes, position: int, width: int, path: str) -> tuple[int, i
 def _bundle_entry(name: str, fields: dict[int, list], path: str) -> IndexEntry:
     crc = fields.get(6)
     return IndexEntry(
-        name=name, dtype=_dtype(_int(fields, 1, 0), name, path),
+        name=name, dtype=_dtype(_int(fields, 1, 0, path), name, path),
         shape=_shape(fields.get(2, [b""])[-1], path),
-        shard_id=_int(fields, 3, 0), offset=_int(fields, 4, 0), size=_int(fields, 5, 0),
+        shard_id=_int(fields, 3, 0, path), offset=_int(fields, 4, 0, path),
+        size=_int(fields, 5, 0, path),
         crc32c=crc[-1] if crc else None,
         slices=tuple(_slice(raw, path) for raw in fields.get(7, [])))
 
 
 def _v1_entry(fields: dict[int, list], path: str) -> IndexEntry:
     name = _name(fields.get(1, [b""])[-1], path)
-    return IndexEntry(name=name, dtype=_dtype(_int(fields, 3, 0), name, path),
+    return IndexEntry(name=name, dtype=_dtype(_int(fields, 3, 0, path), name, path),
                       shape=_shape(fields.get(2, [b""])[-1], path),
                       slices=tuple(_slice(raw, path) for raw in fields.get(4, [])))
 
@@ -252,7 +283,7 @@ def _v1_entry(fields: dict[int, list], path: str) -> IndexEntry:
 def _shape(raw: bytes, path: str) -> tuple[int, ...]:
     dims = []
     for dim in _decode(raw, path).get(2, []):
-        size = _int(_decode(dim, path), 1, 0)
+        size = _int(_decode(dim, path), 1, 0, path)
         dims.append(size - (1 << 64) if size >= 1 << 63 else size)  # int64: -1 = unknown
     return tuple(dims)
 
@@ -261,7 +292,7 @@ def _slice(raw: bytes, path: str) -> Slice:
     extents = []
     for extent in _decode(raw, path).get(1, []):
         fields = _decode(extent, path)
-        extents.append((_int(fields, 1, 0), _int(fields, 2, -1)))
+        extents.append((_int(fields, 1, 0, path), _int(fields, 2, -1, path)))
     return Slice(extents=tuple(extents))
 
 
@@ -271,9 +302,13 @@ def _message(fields: dict[int, list], number: int, path: str) -> bytes:
     return fields[number][-1]
 
 
-def _int(fields: dict[int, list], number: int, default: int) -> int:
+def _int(fields: dict[int, list], number: int, default: int, path: str) -> int:
     values = fields.get(number)
-    return values[-1] if values else default
+    if not values:
+        return default
+    if not isinstance(values[-1], int):  # a bit flip can turn a number into a record
+        raise CorruptCheckpoint(f"{path} is damaged: a number field holds other data")
+    return values[-1]
 
 
 def _dtype(code: int, name: str, path: str) -> str:
@@ -285,6 +320,8 @@ def _dtype(code: int, name: str, path: str) -> str:
 
 
 def _name(key: bytes, path: str) -> str:
+    if not isinstance(key, bytes):
+        raise CorruptCheckpoint(f"{path} is damaged: a variable name is not text")
     try:
         return key.decode("utf-8")
     except UnicodeDecodeError as error:

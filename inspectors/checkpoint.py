@@ -8,6 +8,7 @@ slots in here without touching callers.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import math
 import os
 import re
@@ -105,6 +106,7 @@ class BundleReader:
         self.source = source
         self._index: BundleIndex | None = None
         self._tf_reader = None
+        self._data_sizes: _DataSizes | None = None
         try:
             self._index = read_index(source.format, source.path)
         except UnsupportedSource:
@@ -123,10 +125,17 @@ class BundleReader:
 
     def read(self, name: str) -> np.ndarray:
         entry = self.entry(name)
+        if entry is not None:  # before any byte is read or any buffer allocated
+            check_entry(entry, index=self._index, sizes=self._sizes(), prefix=self.source.path)
         if entry is not None and self._index.little_endian and raw_readable(entry, self.source.format):
             return read_raw(self.source.path, entry, num_shards=self._index.num_shards)
         if entry is not None and len(entry.slices) == 1 and not _covers(entry):
             return self._read_lone_slice(entry)
+        if entry is not None and entry.dtype in ("variant", "resource"):
+            # No values to show, and TensorFlow decodes whatever bytes are there
+            # as one (a damaged dtype code made it allocate gigabytes here).
+            raise UnsupportedSource(f"variable {name!r} in {self.source.given} is a "
+                                    f"{entry.dtype} tensor, which holds no values to read")
         reader = self._tensorflow_reader()
         if not reader.has_tensor(name):
             raise SourceNotFound(f"no variable {name!r} in {self.source.given}")
@@ -155,6 +164,11 @@ class BundleReader:
                                     f"{self.source.given}: {_first_line(error)}") from error
         return value.numpy()
 
+    def _sizes(self) -> "_DataSizes":
+        if self._data_sizes is None:
+            self._data_sizes = _DataSizes(self._index, self.source.path)
+        return self._data_sizes
+
     def _variables_from_tensorflow(self) -> list[VariableInfo]:
         reader = self._tensorflow_reader()
         shapes = reader.get_variable_to_shape_map()
@@ -165,7 +179,7 @@ class BundleReader:
 
     def _tensorflow_reader(self):
         if self._tf_reader is None:
-            if self._index is not None and self.source.format == "V2":
+            if self._index is not None:
                 check_data_files(self._index, self.source.path)
             self._tf_reader = _load_with_tensorflow(self.source)
         return self._tf_reader
@@ -183,21 +197,139 @@ def _tensorflow():
     return tf_loader.tensorflow()
 
 
+# Past this many elements a shape cannot be real: TensorFlow's TensorShape
+# multiplies dimensions in int64 and aborts the process when that overflows.
+MAX_ELEMENTS = 1 << 62
+
+
 def check_data_files(index: BundleIndex, prefix: str) -> None:
-    """Every V2 entry's bytes must lie inside its shard before TensorFlow reads it:
-    its reader trusts the index and can abort the process on a short file."""
-    sizes: dict[int, int] = {}
+    """Every entry's declared dtype, shape, slices and bytes must be possible
+    given the files on disk, before TensorFlow opens the checkpoint.
+
+    Why all of them: TensorFlow's CheckpointReader builds the shape of every
+    entry when it opens a checkpoint and aborts the whole process (a failed
+    CHECK, not an exception) on a negative or overflowing one; its reads then
+    allocate whatever a shape declares and trust offsets into the data files.
+    """
+    sizes = _DataSizes(index, prefix)
     for entry in index.entries.values():
-        if entry.slices or entry.size == 0:
-            continue
-        if entry.shard_id not in sizes:
-            sizes[entry.shard_id] = _shard_size(prefix, entry.shard_id, index.num_shards)
-        if entry.offset + entry.size > sizes[entry.shard_id]:
-            raise CorruptCheckpoint(
-                f"variable {entry.name!r} lies past the end of "
-                f"{shard_name(prefix, entry.shard_id, index.num_shards)} (needs "
-                f"{entry.offset + entry.size} bytes, the file has {sizes[entry.shard_id]}). "
-                f"The data file is truncated: copy it again")
+        check_entry(entry, index=index, sizes=sizes, prefix=prefix)
+
+
+class _DataSizes:
+    """Sizes of the data files, looked up once, only for the shards entries use."""
+
+    def __init__(self, index: BundleIndex, prefix: str):
+        self.index, self.prefix = index, prefix
+        self._sizes: dict[int, int] = {}
+        self._total: int | None = None
+
+    def shard(self, shard_id: int) -> int:
+        if shard_id not in self._sizes:
+            self._sizes[shard_id] = _shard_size(self.prefix, shard_id, self.index.num_shards)
+        return self._sizes[shard_id]
+
+    def total(self) -> int:
+        """All the bytes the tensors can be stored in (V1: the files themselves)."""
+        if self._total is None:
+            if self.index.format == "V2":
+                self._total = sum(_existing_size(shard_name(self.prefix, i, self.index.num_shards))
+                                  for i in range(min(self.index.num_shards, 1 << 16)))
+            else:
+                pattern = self.prefix
+                files = sorted(glob.glob(pattern)) if "?" in pattern else [pattern]
+                self._total = sum(_existing_size(f) for f in files)
+        return self._total
+
+
+def check_entry(entry: IndexEntry, *, index: BundleIndex, sizes: "_DataSizes",
+                prefix: str, stored_part: bool = False) -> None:
+    """One entry against the files: raise CorruptCheckpoint naming what is impossible."""
+    where = f"variable {entry.name!r} in {_index_file(index, prefix)}"
+    advice = "The index is damaged: copy the checkpoint again"
+    if entry.dtype.startswith("dtype_"):
+        raise CorruptCheckpoint(f"{where} has an unknown dtype (code {entry.dtype[6:]}). {advice}")
+    if any(dim < 0 for dim in entry.shape):
+        raise CorruptCheckpoint(f"{where} has a negative dimension in its shape "
+                                f"{list(entry.shape)}. {advice}")
+    elements = _elements(entry.shape)
+    if elements > MAX_ELEMENTS:
+        raise CorruptCheckpoint(f"{where} declares an impossible shape {_shape_text(entry.shape)}. "
+                                f"{advice}")
+    for part in entry.slices:
+        _check_slice(part, entry, where=where, advice=advice)
+    for stored in () if stored_part else index.slice_entries.get(entry.name, ()):
+        # TensorFlow copies each stored part into a tensor of the variable's dtype and
+        # aborts the process on a mismatch.
+        if stored.dtype != entry.dtype:
+            raise CorruptCheckpoint(f"{where} is {entry.dtype} but a stored slice of it is "
+                                    f"{stored.dtype}. {advice}")
+        check_entry(stored, index=index, sizes=sizes, prefix=prefix, stored_part=True)
+    if index.format == "V2" and not entry.slices:
+        _check_stored_bytes(entry, elements, index=index, sizes=sizes, prefix=prefix,
+                            where=where)
+    elif elements > sizes.total() + 1024:
+        # Slices and V1 tensors spend at least a byte per element in the files.
+        raise CorruptCheckpoint(f"{where} declares {elements:,} elements, more than the "
+                                f"checkpoint's {sizes.total():,} bytes of data can hold. {advice}")
+
+
+def _check_stored_bytes(entry: IndexEntry, elements: int, *, index: BundleIndex,
+                        sizes: "_DataSizes", prefix: str, where: str) -> None:
+    if entry.shard_id >= index.num_shards:
+        raise CorruptCheckpoint(f"{where} names data shard {entry.shard_id}, but the checkpoint "
+                                f"has {index.num_shards}. The index is damaged: copy the "
+                                f"checkpoint again")
+    itemsize = dtype_itemsize(entry.dtype)
+    if itemsize and entry.size != elements * itemsize:
+        raise CorruptCheckpoint(f"{where} holds {entry.size} bytes but its shape "
+                                f"{_shape_text(entry.shape)} of {entry.dtype} needs "
+                                f"{elements * itemsize}. The index is damaged: copy the "
+                                f"checkpoint again")
+    if entry.dtype == "string" and elements > entry.size:
+        raise CorruptCheckpoint(f"{where} declares {elements:,} strings in {entry.size} bytes. "
+                                f"The index is damaged: copy the checkpoint again")
+    if entry.size and entry.offset + entry.size > sizes.shard(entry.shard_id):
+        raise CorruptCheckpoint(
+            f"variable {entry.name!r} is cut off in "
+            f"{shard_name(prefix, entry.shard_id, index.num_shards)} (it needs "
+            f"{entry.offset + entry.size} bytes, the file has {sizes.shard(entry.shard_id)}: "
+            f"the data file is truncated). Copy the checkpoint again")
+
+
+def _check_slice(part, entry: IndexEntry, *, where: str, advice: str) -> None:
+    if len(part.extents) not in (0, len(entry.shape)):
+        raise CorruptCheckpoint(f"{where} has a slice of rank {len(part.extents)} for a shape "
+                                f"of rank {len(entry.shape)}. {advice}")
+    for (start, length), dim in zip(part.extents, entry.shape):
+        if start < 0 or start > dim or (length != -1 and (length < 0 or start + length > dim)):
+            raise CorruptCheckpoint(f"{where} has a slice outside its shape "
+                                    f"{_shape_text(entry.shape)}. {advice}")
+
+
+def _elements(shape: tuple[int, ...]) -> int:
+    count = 1
+    for dim in shape:
+        count *= dim
+        if count > MAX_ELEMENTS:  # stop before a 64-dim shape makes a huge integer
+            return count
+    return count
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    text = str(list(shape[:8]))
+    return text if len(shape) <= 8 else text[:-1] + f", ... ({len(shape)} dims)]"
+
+
+def _index_file(index: BundleIndex, prefix: str) -> str:
+    return prefix + ".index" if index.format == "V2" else prefix
+
+
+def _existing_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def raw_readable(entry: IndexEntry, checkpoint_format: str) -> bool:

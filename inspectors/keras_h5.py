@@ -9,6 +9,9 @@ attributes, which are what Keras itself loads by.
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import numpy as np
 
 from inspectors.checkpoint import MODEL, OPTIMIZER, VariableInfo, kind_of
@@ -18,6 +21,13 @@ from inspectors.paths import Source
 OPTIMIZER_GROUP = "optimizer_weights"
 
 
+# h5py reports a damaged file as whichever of these its C library hit first.
+_H5_ERRORS = (OSError, KeyError, RuntimeError, ValueError, TypeError)
+# A dataset may declare more than its bytes on disk (chunks never written read
+# as fill values); past this, declared sizes are checked against the file.
+_DECLARED_SLACK = 64 << 20
+
+
 class KerasH5Reader:
     def __init__(self, source: Source):
         import h5py
@@ -25,48 +35,96 @@ class KerasH5Reader:
         self.source = source
         try:
             self._file = h5py.File(source.path, "r")
-        except OSError as error:
+        except _H5_ERRORS as error:
             raise CorruptCheckpoint(f"cannot open HDF5 file {source.given}: {error}") from error
-        self._paths = self._index()
+        with self._damaged():
+            self._paths = self._index()
 
     def variables(self) -> list[VariableInfo]:
         infos = []
-        for name, path in self._paths.items():
-            dataset = self._file[path]
-            kind = kind_of(name)
-            if kind == MODEL and path.startswith(OPTIMIZER_GROUP + "/"):
-                kind = OPTIMIZER
-            infos.append(VariableInfo(name=name, dtype=_dtype_name(dataset.dtype),
-                                      shape=tuple(int(d) for d in dataset.shape), kind=kind))
+        with self._damaged():
+            for name, path in self._paths.items():
+                dataset = self._dataset(path)
+                kind = kind_of(name)
+                if kind == MODEL and path.startswith(OPTIMIZER_GROUP + "/"):
+                    kind = OPTIMIZER
+                infos.append(VariableInfo(name=name, dtype=_dtype_name(dataset.dtype),
+                                          shape=tuple(int(d) for d in dataset.shape), kind=kind))
         return sorted(infos, key=lambda info: info.name)
 
     def read(self, name: str) -> np.ndarray:
         if name not in self._paths:
             raise SourceNotFound(f"no variable {name!r} in {self.source.given}")
+        with self._damaged(name):
+            dataset = self._dataset(self._paths[name])
+            self._check_declared_size(name, dataset)
+            return np.asarray(dataset[()])
+
+    @contextlib.contextmanager
+    def _damaged(self, name: str | None = None) -> Iterator[None]:
+        """h5py's errors on a damaged or foreign file as one CorruptCheckpoint."""
         try:
-            return np.asarray(self._file[self._paths[name]][()])
-        except OSError as error:
-            raise CorruptCheckpoint(f"cannot read {name!r} from {self.source.given}: "
-                                    f"{error}") from error
+            yield
+        except _H5_ERRORS as error:
+            what = f"cannot read {name!r} from {self.source.given}" if name else \
+                f"cannot read HDF5 file {self.source.given}"
+            raise CorruptCheckpoint(f"{what}: {_first_line(error)}. The file is damaged or not "
+                                    f"a Keras weights file") from error
+
+    def _dataset(self, path: str):
+        import h5py
+
+        item = self._file.get(path)
+        if not isinstance(item, h5py.Dataset):
+            raise CorruptCheckpoint(f"{self.source.given} names the weight {path!r}, but "
+                                    f"{'nothing' if item is None else 'a group'} is there. "
+                                    f"The file is damaged or not a Keras weights file")
+        if item.dtype.kind not in "biufcSUO":
+            raise UnsupportedSource(f"weight {path!r} in {self.source.given} has the dtype "
+                                    f"{item.dtype}, which is not a tensor type")
+        return item
+
+    def _check_declared_size(self, name: str, dataset) -> None:
+        """Refuse a dataset that declares far more bytes than the file holds before
+        h5py allocates them (an unwritten 2**40-element dataset reads as zeros)."""
+        import os
+
+        declared = int(dataset.size) * dataset.dtype.itemsize
+        if declared > os.path.getsize(self.source.path) * 64 + _DECLARED_SLACK:
+            raise CorruptCheckpoint(f"weight {name!r} in {self.source.given} declares "
+                                    f"{declared:,} bytes ({list(dataset.shape)}), far more than "
+                                    f"the file holds. The file is damaged")
 
     def _index(self) -> dict[str, str]:
         """variable name -> dataset path, for model and optimizer weights."""
+        import h5py
+
         root = self._file["model_weights"] if "model_weights" in self._file else self._file
-        if "layer_names" not in root.attrs:
+        if not isinstance(root, h5py.Group) or "layer_names" not in root.attrs:
             raise UnsupportedSource(f"{self.source.given} is an HDF5 file but not a Keras weights "
                                     f"file (no layer_names attribute). Pass a file written by "
                                     f"Keras model.save or save_weights")
         paths = {}
-        for layer in _names(root.attrs["layer_names"]):
-            group = root[layer]
-            for weight in _names(group.attrs.get("weight_names", [])):
+        for layer in self._names(root.attrs["layer_names"], "layer_names"):
+            group = root.get(layer)
+            if not isinstance(group, h5py.Group):
+                raise CorruptCheckpoint(f"{self.source.given} lists the layer {layer!r}, but no "
+                                        f"group of that name is there. The file is damaged")
+            for weight in self._names(group.attrs.get("weight_names", []), "weight_names"):
                 paths[_strip_index(f"{layer}/{weight}")] = f"{group.name}/{weight}".lstrip("/")
-        if OPTIMIZER_GROUP in self._file:
-            group = self._file[OPTIMIZER_GROUP]
+        group = self._file.get(OPTIMIZER_GROUP)
+        if isinstance(group, h5py.Group):
             for dataset in _datasets(group):
                 relative = dataset[len(group.name) + 1:]
                 paths[_strip_index(f"{OPTIMIZER_GROUP}/{relative}")] = dataset.lstrip("/")
         return paths
+
+    def _names(self, values, attribute: str) -> list[str]:
+        array = np.asarray(values)
+        if array.ndim != 1 or (array.size and array.dtype.kind not in "SUO"):
+            raise UnsupportedSource(f"{self.source.given} has a {attribute} attribute that is not "
+                                    f"a list of names: not a Keras weights file")
+        return _names(array)
 
 
 def _datasets(group) -> list[str]:
@@ -90,3 +148,8 @@ def _dtype_name(dtype: np.dtype) -> str:
     if dtype.kind in "SOU":
         return "string"
     return dtype.name
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

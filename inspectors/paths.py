@@ -78,6 +78,8 @@ def resolve(given: str) -> Source:
 def find_checkpoint(prefix: str) -> Found | None:
     """The checkpoint stored under `prefix` (V2 prefix, V1 file or V1 pattern), if any."""
     base = _strip_shard(prefix)
+    if prefix.endswith(".index") and os.path.isfile(prefix):
+        prefix = prefix[:-6]  # a state file (or a user) naming the .index of a V2 prefix
     if os.path.isfile(prefix + ".index"):
         return Found("V2", prefix, _step_of(prefix))
     if "?????" in prefix and glob.glob(glob.escape(base) + prefix[len(base):]):
