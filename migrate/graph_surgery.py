@@ -623,7 +623,7 @@ def prune(graph_def: Any, keep: Iterable[str]) -> Any:
             stack.append(node_name(item))
     pruned = type(graph_def)()
     pruned.versions.CopyFrom(graph_def.versions)
-    pruned.library.CopyFrom(graph_def.library)
+    _copy_used_functions(graph_def.library, pruned.library, [nodes[n] for n in needed])
     for node in graph_def.node:
         if node.name in needed:
             copy = pruned.node.add()
@@ -756,3 +756,32 @@ def unbake_batch(graph_def: Any, tensors: list[str], rows: int) -> int:
             shape.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
             count += 1
     return count
+
+
+def _copy_used_functions(library: Any, target: Any, kept: list[Any]) -> None:
+    """Only the functions kept nodes call: a dataset's map function (PyFunc and all)
+    must not ride along into the inference graph."""
+    functions = {f.signature.name: f for f in library.function}
+    wanted: set[str] = set()
+    stack = [name for node in kept for name in _called(node, functions)]
+    while stack:
+        name = stack.pop()
+        if name in wanted:
+            continue
+        wanted.add(name)
+        stack += [called for node in functions[name].node_def for called in _called(node, functions)]
+    for function in library.function:
+        if function.signature.name in wanted:
+            target.function.add().CopyFrom(function)
+    for gradient in library.gradient:
+        if gradient.function_name in wanted:
+            target.gradient.add().CopyFrom(gradient)
+
+
+def _called(node: Any, functions: dict[str, Any]) -> list[str]:
+    names = [node.op] if node.op in functions else []
+    for value in node.attr.values():
+        if value.HasField("func"):
+            names.append(value.func.name)
+        names += [f.name for f in value.list.func]
+    return [name for name in names if name in functions]

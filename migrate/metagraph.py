@@ -102,10 +102,18 @@ def mend_versions(meta: Any | None) -> list[str]:
     return []
 
 
+# Old ops with a drop-in successor: same inputs, outputs and attrs. TF 0.x `Variable`
+# still imports, but today's freezing (convert_variables_to_constants) skips it.
+_RENAMED_OPS = {"Variable": "VariableV2"}
+
+
 def mend_ops(graph_def: Any) -> None:
-    """Refuse ops TF 2.21 lacks; drop attrs an op no longer has (old graphs carry some)."""
+    """Refuse ops TF 2.21 lacks; rename superseded ones; drop attrs an op no longer has."""
     tensorflow()
     from tensorflow.python.framework import op_def_registry
+
+    for node in graph_def.node:
+        node.op = _RENAMED_OPS.get(node.op, node.op)
 
     functions = {f.signature.name for f in graph_def.library.function}
     unknown = sorted({n.op for n in graph_def.node

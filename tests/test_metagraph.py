@@ -178,6 +178,9 @@ def test_contrib_learn_tf011_linear_on_embedded_data(tf):
     assert sorted(inference.inputs) == keys  # named by the linear weights they meet
     assert sorted(inference.outputs) == ["classes", "logistic", "logits", "probabilities"]
     assert any("457 rows" in note for note in inference.notes)
+    # TF 0.x `Variable` ops become `VariableV2`, which today's freezing converts.
+    variable_ops = {op.type for op in inference.graph.get_operations() if "Variable" in op.type}
+    assert variable_ops == {"VariableV2"}
     rows = np.random.RandomState(0).uniform(-2, 2, size=(457, len(keys))).astype(np.float32)
     got = inference.predict({key: rows[:, i] for i, key in enumerate(keys)})
     np.testing.assert_allclose(got["probabilities"].sum(axis=1), 1, atol=1e-6)
@@ -201,6 +204,8 @@ def _const_of_key(meta_path) -> dict[str, str]:
 
 def test_estimator_linear_wide_2017(tf):
     inference = build(REAL_WORLD / "estimator-linear-wide-2017" / "model")
+    # The dataset's map functions (PyFunc inside) stay behind with the input pipeline.
+    assert not inference.graph.as_graph_def().library.function
     assert inference.features == (FeatureSpec("x", "float32", (1920,)),)
     assert list(inference.outputs) == ["logits", "logistic", "probabilities", "class_ids",
                                        "classes"]
