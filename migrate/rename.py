@@ -403,10 +403,10 @@ def _apply_cast(items: list[Item], dtype: str) -> None:
 
 
 def _freeze(item: Item) -> PlanEntry:
-    if item.name is None:
-        action = DROPPED
-    elif item.action:
+    if item.action:  # merged parts written as one, folded, derived, or dropped
         action = item.action
+    elif item.name is None:
+        action = DROPPED
     elif any(t.op == "cast" for t in item.transforms):
         action = CAST
     else:

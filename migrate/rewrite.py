@@ -236,8 +236,7 @@ def rewrite(plan, output: str, *, force: bool = False) -> RewriteResult:
         fsync_tree(staged.path)
         staged.commit()
     nbytes = sum(entry.size for entry in written.values())
-    return RewriteResult(output=os.path.abspath(output),
-                         prefix=os.path.join(os.path.abspath(output), basename),
+    return RewriteResult(output=output, prefix=os.path.join(output, basename),
                          written=len(written), copied=copied,
                          encoded=len(written) - copied, nbytes=nbytes)
 
