@@ -219,10 +219,17 @@ class _Facts:
     def vocabulary(self, column: str) -> tuple | None:
         for node in self.scope(column):
             if node.op in _TABLE_IMPORTS and len(node.input) > 1:
-                keys = self.graph.const(node.input[1])
+                keys = self.const_through_cast(node.input[1])
                 if keys is not None:
                     return tuple(_plain(k) for k in keys.reshape(-1).tolist())
         return None
+
+    def const_through_cast(self, tensor: str) -> Any:
+        """A constant, also behind a Cast (int vocabularies are cast to int64 first)."""
+        node = self.graph.node(tensor)
+        if node is not None and node.op == "Cast" and node.input:
+            node = self.graph.node(node.input[0])
+        return self.graph.const(node.name) if node is not None else None
 
     def default_value(self, column: str) -> int | None:
         for node in self.scope(column):
@@ -230,6 +237,23 @@ class _Facts:
                 value = self.graph.const(node.input[2])
                 if value is not None and value.size == 1:
                     return int(value.reshape(-1)[0])
+        return None
+
+    def identity_default(self, column: str) -> int | None:
+        """The default id an identity column puts in place of out-of-range values."""
+        for node in self.scope(column):
+            if node.op == "Fill" and node.name.endswith("/default_values") and len(node.input) > 1:
+                found = self.const_through_cast(node.input[1])
+                if found is not None and found.size == 1:
+                    return int(found.reshape(-1)[0])
+        return None
+
+    def boundaries(self, column: str) -> tuple[float, ...] | None:
+        """A bucketized column's boundaries, also where a cross bucketized it first (the
+        transformation cache then keeps the op in the cross's scope)."""
+        for node in self.graph.forward:
+            if node.op == "Bucketize" and column in node.name:
+                return tuple(float(b) for b in node.attr["boundaries"].list.f)
         return None
 
     def combiner(self, column: str) -> str | None:
@@ -250,6 +274,9 @@ class _Facts:
         dense = len(node.attr["dense_types"].list.type) if "dense_types" in node.attr else 0
         ordered = inputs[count:2 * count] + inputs[3 * count:3 * count + dense]
         hash_key = node.attr["hash_key"].i if "hash_key" in node.attr else None
+        types = list(node.attr["sparse_types"].list.type) + list(node.attr["dense_types"].list.type)
+        self.cross_types = getattr(self, "cross_types", {})
+        self.cross_types[column] = ["string" if code == 7 else "int64" for code in types]
         names = [self._part_of(name, parts, column) for name in ordered]
         left = [p for p in parts if p not in names]
         if names.count(None) == 1 and len(left) == 1:
@@ -393,7 +420,8 @@ def _categorical(name: str, record: est.FeatureColumn, rows: int | None, facts: 
     spec = given.get(name)
     vocabulary = (facts.vocabulary(scope) if facts else None) or record.vocabulary
     if record.kind == "bucketized" or name.endswith("_bucketized"):
-        return _bucketized(name, record, rows, given)
+        boundaries = record.boundaries or (facts.boundaries(name) if facts else None)
+        return _bucketized(name, dataclasses.replace(record, boundaries=boundaries), rows, given)
     if record.vocabulary_file and not vocabulary:
         vocabulary = _read_vocabulary_file(record, facts, name)
     if not vocabulary and spec is not None and spec.vocabulary:
@@ -408,8 +436,11 @@ def _categorical(name: str, record: est.FeatureColumn, rows: int | None, facts: 
         dtype = spec.dtype if spec else ("int64" if numbers else "string")
         return Column(name=name, kind="hash_bucket", key=name, dtype=dtype,
                       hash_buckets=hash_buckets)
-    if record.kind == "identity" or (spec is not None and spec.dtype.startswith("int")):
-        default = facts.default_value(scope) if facts else None
+    # With a graph, a categorical input with no vocabulary and no hash is an identity column.
+    if record.kind == "identity" or (spec is not None and spec.dtype.startswith("int")) or (
+            facts is not None and record.kind in ("identity", "categorical", "embedding",
+                                                  "indicator")):
+        default = facts.identity_default(scope) if facts else None
         if default is None:
             notes.append(f"{name}: identity ids outside [0, {rows}) add nothing (TF would "
                          f"have raised unless a default_value was set)")
@@ -452,33 +483,51 @@ def _crossed(record: est.FeatureColumn, records: dict, shapes: dict, facts: _Fac
              given: dict[str, FeatureSpec], notes: list[str]) -> Column | None:
     names = list(record.crossed or record.name.split("_X_"))
     order, hash_key = facts.cross(record.name, names) if facts else (None, None)
+    # The op's input dtypes, position by position (also when the names stay unknown).
+    types = getattr(facts, "cross_types", {}).get(record.name) or []
     if order is None:
         order = [(name, False) for name in sorted(names)]
         notes.append(f"{record.name}: the crossed keys' hashing order and kinds are not shown "
                      f"by a graph; assumed raw features in the order {sorted(names)} (crossed "
                      f"column names sort their keys, TF hashes them in the order given)")
     parts = []
-    for part, made_ids in order:
+    for position, (part, made_ids) in enumerate(order):
         inner = records.get(part)
         if made_ids and inner is not None and inner.kind in _CATEGORICAL:
             column = _column(inner, records, shapes, facts, given, notes)
             if column is None:
                 return None
             parts.append(column)
+        elif made_ids:
+            # A categorical column used only inside this cross: its ops are in the cross's scope.
+            inside = est.FeatureColumn(name=part, kind="bucketized" if part.endswith(
+                "_bucketized") else "categorical", used_by=record.used_by)
+            column = _categorical(part, inside, None, facts, given, notes, scope=record.name)
+            if column is None:
+                return None
+            parts.append(column)
         else:
             spec = given.get(part)
-            parts.append(Column(name=part, kind="raw", key=part,
-                                dtype=spec.dtype if spec else _raw_dtype(part, records)))
+            shown = types[position] if len(types) == len(order) else None
+            dtype = spec.dtype if spec else shown or _raw_dtype(part, records, shapes, facts,
+                                                                  notes)
+            parts.append(Column(name=part, kind="raw", key=part, dtype=dtype))
     rows = _rows(record.name, shapes)
     return Column(name=record.name, kind="crossed", parts=tuple(parts),
                   hash_buckets=record.hash_buckets or (rows[0] if rows else None),
                   hash_key=hash_key or DEFAULT_HASH_KEY)
 
 
-def _raw_dtype(key: str, records: dict) -> str:
+def _raw_dtype(key: str, records: dict, shapes: dict, facts: _Facts | None,
+               notes: list[str]) -> str:
     """A raw crossed key's dtype: that of the key's own column when there is one."""
     record = records.get(key)
-    return "int64" if record is not None and record.kind == "identity" else "string"
+    if record is not None and record.kind in _CATEGORICAL:
+        column = _column(record, records, shapes, facts, {}, [])
+        if column is not None:
+            return column.dtype
+    notes.append(f"crossed key {key}: assumed a string feature")
+    return "string"
 
 
 def _read_vocabulary_file(record: est.FeatureColumn, facts: _Facts | None,
