@@ -93,6 +93,8 @@ def reimport_with_inputs(inference: InferenceGraph, replacements: dict[str, Any]
         copy = copied.node.add()
         copy.CopyFrom(node)
         del copy.input[:]
+        if "_class" in copy.attr:  # colocation with nodes that stay outside the copy
+            del copy.attr["_class"]
         for name in node.input:
             source = name.lstrip("^").split(":")[0]
             if source in placeholders:

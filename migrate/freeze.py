@@ -19,24 +19,47 @@ from migrate.predictors import INIT_TABLES
 def frozen_graph_def(inference: InferenceGraph) -> tuple[Any, dict[str, str]]:
     """(the frozen GraphDef, prediction key -> output node name)."""
     tf = tensorflow()
-    graph = inference.graph
-    with graph.as_default():
-        outputs = {key: tf.identity(tensor, name=_free_name(graph, key)).op.name
-                   for key, tensor in inference.outputs.items()}
-        keep = list(outputs.values())
-        if inference.init_op is not None:
-            init = inference.init_op
-            if init.name != INIT_TABLES:
-                init = tf.group(init, name=_free_name(graph, INIT_TABLES))
-            keep.append(init.name)
+    keep = [tensor.op.name for tensor in inference.outputs.values()]
+    init = inference.init_op
+    if init is not None and init.name != INIT_TABLES:
+        with inference.graph.as_default():
+            init = tf.group(init, name=_free_name(inference.graph, INIT_TABLES))
+    if init is not None:
+        keep.append(init.name)
     frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
-        inference.session, graph.as_graph_def(), keep)
-    renames = {tensor.op.name: key for key, tensor in inference.inputs.items()
-               if tensor.op.name != key and not _has_node(frozen, key)}
-    _rename_nodes(frozen, renames)
+        inference.session, inference.graph.as_graph_def(), keep)
     for node in frozen.node:
         node.device = ""
+    for key, tensor in inference.inputs.items():
+        if tensor.op.name != key:
+            _free(frozen, key)
+            _rename_nodes(frozen, {tensor.op.name: key})
+    outputs = {key: _name_output(frozen, key, tensor) for key, tensor in inference.outputs.items()}
     return frozen, outputs
+
+
+def _name_output(graph_def: Any, key: str, tensor: Any) -> str:
+    """Make `key` the name of a node that yields `tensor` (an Identity when needed)."""
+    if tensor.op.name == key and tensor.value_index == 0:
+        return key
+    _free(graph_def, key)
+    node = graph_def.node.add()
+    node.name = key
+    node.op = "Identity"
+    node.input.append(tensor.op.name if tensor.value_index == 0 else tensor.name)
+    node.attr["T"].type = tensor.dtype.as_datatype_enum
+    return key
+
+
+def _free(graph_def: Any, name: str) -> None:
+    """Rename the node called `name`, if any, so that the name can be given to another."""
+    if not _has_node(graph_def, name):
+        return
+    taken = {node.name for node in graph_def.node}
+    number = 1
+    while f"{name}_{number}" in taken:
+        number += 1
+    _rename_nodes(graph_def, {name: f"{name}_{number}"})
 
 
 def _free_name(graph: Any, wanted: str) -> str:
