@@ -54,6 +54,7 @@ def build_from_graph(source: Source, *, outputs: Mapping[str, str] | None = None
     pruned, definitions, tables = _prune(graph_def, meta, list(wanted.values()))
     used = {key: name for key, name in inputs.items()
             if node_name(name) in {n.name for n in pruned.node}}
+    used = _name_lone_input(feeds, used)
     _refuse_sparse(feeds, used)
     mend_ops(pruned)
     specs = _feature_specs(feeds, used)
@@ -141,6 +142,10 @@ def _input_aliases(found: tuple) -> dict[str, str]:
     return aliases
 
 
+LONE_INPUT = "x"
+_NAMED_AFTER_TENSOR = "no feature key in the graph: named after its tensor"
+
+
 def _with_overrides(feeds: list[surgery.Feed], features: tuple[FeatureSpec, ...] | None
                     ) -> list[surgery.Feed]:
     """Name keyless feeds; apply the caller's specs by name, then in order to keyless feeds."""
@@ -148,7 +153,7 @@ def _with_overrides(feeds: list[surgery.Feed], features: tuple[FeatureSpec, ...]
     for feed in keyless:
         node, _, index = feed.tensor.rpartition(":")
         feed.key = re.sub(r"[^A-Za-z0-9_.\-/]", "_", node if index == "0" else f"{node}_{index}")
-        feed.evidence.append("no feature key in the graph: named after its tensor")
+        feed.evidence.append(_NAMED_AFTER_TENSOR)
     if not features:
         return feeds
     by_key = {feed.key: feed for feed in feeds}
@@ -164,6 +169,21 @@ def _with_overrides(feeds: list[surgery.Feed], features: tuple[FeatureSpec, ...]
         feed.key = spec.name
         _apply_spec(feed, spec)
     return feeds
+
+
+def _name_lone_input(feeds: list[surgery.Feed], used: dict[str, str]) -> dict[str, str]:
+    """The one input the model reads, when the graph gave it no key, is `x`: as
+    tf.contrib.learn's fit(x=...) called it and as the canned rebuild names it, so
+    both ways give SavedModels with the same input."""
+    unnamed = [feed for feed in feeds if feed.key in used and _NAMED_AFTER_TENSOR in feed.evidence]
+    if len(used) != 1 or len(unnamed) != 1:
+        return used
+    feed = unnamed[0]
+    feed.evidence[feed.evidence.index(_NAMED_AFTER_TENSOR)] = (
+        f"no feature key in the graph: the only input, named {LONE_INPUT}")
+    tensor = used.pop(feed.key)
+    feed.key = LONE_INPUT
+    return {LONE_INPUT: tensor}
 
 
 def _apply_spec(feed: surgery.Feed, spec: FeatureSpec) -> None:

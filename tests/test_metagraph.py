@@ -97,8 +97,8 @@ def test_custom_softmax_with_named_outputs(tf):
 
 def test_keyless_input_is_named_after_its_tensor(tf):
     inference = build(FIXTURES / "custom-linear-regression" / "model_dir")
-    assert list(inference.inputs) == ["IteratorGetNext"]
-    assert inference.features == (FeatureSpec("IteratorGetNext", "float32", (3,)),)
+    assert list(inference.inputs) == ["x"]  # a custom model_fn's graph keeps no feature key
+    assert inference.features == (FeatureSpec("x", "float32", (3,)),)
     inference.close()
 
 
@@ -155,10 +155,10 @@ def embedded_data(meta_path) -> dict[str, np.ndarray]:
 def test_contrib_learn_iris_on_embedded_data(tf):
     model = REAL_WORLD / "contrib-learn-iris-dnn-tf1.14-part0" / "iris_model"
     inference = build(model)
-    assert list(inference.inputs) == ["Const"]  # real_valued_column(""): no key in the graph
-    assert inference.features == (FeatureSpec("Const", "float32", (4,)),)
+    assert list(inference.inputs) == ["x"]  # real_valued_column(""): no key in the graph
+    assert inference.features == (FeatureSpec("x", "float32", (4,)),)
     data = embedded_data(model / "model.ckpt-2000.meta")["Const"]
-    got = inference.predict({"Const": data})
+    got = inference.predict({"x": data})
     assert sorted(got) == ["classes", "logits", "probabilities"]
     assert got["probabilities"].shape == (120, 3) and got["classes"].dtype == np.int64
     np.testing.assert_allclose(got["probabilities"].sum(axis=1), 1, atol=1e-6)
