@@ -92,6 +92,7 @@ def _input_paths(given: str) -> list[str]:
 
 def _verified(job: Job, inference: InferenceGraph, staged: output.Staged, written,
               *, signatures: tuple[str, ...]) -> Result:
+    written.description = written.description.replace(staged.path, job.output)
     try:
         source = GraphPredictor(inference, description=job.source)
         feeds, inputs_from = verify.feeds_for(inference.features, job.input_path)

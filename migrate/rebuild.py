@@ -44,9 +44,9 @@ def _build(given: str, options: Options) -> InferenceGraph:
 
 def _automatic(source: paths.Source, options: Options) -> InferenceGraph:
     if not has_graph(source):
-        inference = _canned(source, options)
-        inference.notes.insert(0, "no training graph (.meta or graph.pbtxt) beside the "
-                                  "checkpoint: rebuilt the canned model from variable names")
+        inference = _canned(source, options)  # its first note says there is no graph
+        inference.notes.insert(1, "so the canned model was rebuilt from variable names "
+                                  "(--via meta-graph needs a .meta or graph.pbtxt)")
         return inference
     try:
         return _meta_graph(source, options)

@@ -99,7 +99,10 @@ def test_freeze_reproduces_the_estimator(tfckpt, tmp_path, case):
 def test_model_dir_without_meta_falls_back_to_canned_and_says_so(tfckpt, tmp_path):
     run = export(tfckpt, "contrib-learn-names", tmp_path / "sm", *features_arg("contrib-learn-names"))
     assert "(way: canned)" in run.out
-    assert "note: no training graph (.meta or graph.pbtxt) beside the checkpoint" in run.err
+    assert ("note: no graph (.meta or graph.pbtxt) beside the checkpoint\n"
+            "note: so the canned model was rebuilt from variable names "
+            "(--via meta-graph needs a .meta or graph.pbtxt)\n") in run.err
+    assert f"B: {tmp_path / 'sm'} (signature serving_default)" in run.out
 
 
 def test_export_parsing_signature_serves_tf_examples(tfckpt, tmp_path, tf):
