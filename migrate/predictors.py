@@ -15,6 +15,7 @@ from typing import Any, Mapping, Protocol
 import numpy as np
 
 from inspectors.errors import SourceNotFound, UnsupportedSource
+from migrate.inputs import BadInput
 from inspectors.tf_loader import tensorflow
 from migrate.inference import FeatureSpec, InferenceGraph
 
@@ -104,7 +105,12 @@ class GraphPredictor:
         return tuple(self.inference.outputs)
 
     def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return fixed_width(self.inference.predict(dict(feeds)))
+        specs = {spec.name: spec for spec in self.features}
+        inference = self.inference
+        feed_dict = {inference.inputs[name]: batch_shaped(feeds[name], specs[name])
+                     for name in inference.inputs}
+        return fixed_width(run_session(inference.session, inference.outputs, feed_dict,
+                                       where=self.description))
 
     def close(self) -> None:
         self.inference.close()
@@ -138,9 +144,14 @@ class SavedModelPredictor:
     def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         tf = tensorflow()
         specs = {spec.name: spec for spec in self.features}
-        arguments = {name: tf.constant(batch_shaped(feeds[name], specs[name]), dtype=dtype)
-                     for name, dtype in self._dtypes.items()}
-        return fixed_width({key: value.numpy() for key, value in self._function(**arguments).items()})
+        try:
+            arguments = {name: tf.constant(batch_shaped(feeds[name], specs[name]), dtype=dtype)
+                         for name, dtype in self._dtypes.items()}
+            results = self._function(**arguments)
+        except (ValueError, TypeError, tf.errors.OpError) as error:
+            raise BadInput(f"{self.description} cannot run on these inputs: "
+                           f"{_first_line(error)}") from None
+        return fixed_width({key: value.numpy() for key, value in results.items()})
 
     def close(self) -> None:
         self._loaded = self._function = None
@@ -196,7 +207,7 @@ class FrozenGraphPredictor:
         specs = {spec.name: spec for spec in self.features}
         feed_dict = {tensor: batch_shaped(feeds[name], specs[name])
                      for name, tensor in self._inputs.items()}
-        return fixed_width(self.session.run(self._outputs, feed_dict=feed_dict))
+        return fixed_width(run_session(self.session, self._outputs, feed_dict, where=self.description))
 
     def close(self) -> None:
         self.session.close()
@@ -245,10 +256,19 @@ class RecordedPredictions:
 def batch_shaped(values: Any, spec: FeatureSpec) -> np.ndarray:
     """A column `(rows,)` fed to a `[rows, 1]` input (and the like) is reshaped, not refused."""
     values = np.asarray(values)
-    if spec.shape and all(dim > 0 for dim in spec.shape) and values.ndim >= 1 \
+    if all(dim > 0 for dim in spec.shape) and values.ndim >= 1 \
             and values.shape[1:] != spec.shape and values.size == len(values) * int(np.prod(spec.shape)):
         values = values.reshape((len(values), *spec.shape))
     return values
+
+
+def run_session(session: Any, fetches: Any, feed_dict: dict, *, where: str) -> Any:
+    """session.run, with TensorFlow's complaints about the inputs as one-line errors."""
+    tf = tensorflow()
+    try:
+        return session.run(fetches, feed_dict=feed_dict)
+    except (ValueError, TypeError, tf.errors.OpError) as error:
+        raise BadInput(f"{where} cannot run on these inputs: {_first_line(error)}") from None
 
 
 def _dtype_name(value: np.ndarray) -> str:

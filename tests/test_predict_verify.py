@@ -138,3 +138,23 @@ def test_verify_against_recorded_predictions(tfckpt, artifacts, tmp_path):
     assert wrong.code == 1
     checks = {o["key"]: o for o in json.loads(wrong.out)["outputs"]}
     assert checks["class_ids"]["mismatched"] == 3 and checks["logits"]["status"] == "PASS"
+
+
+def test_inputs_the_model_cannot_take_are_one_line_errors(tfckpt, artifacts, tmp_path):
+    (tmp_path / "in.json").write_text(json.dumps({"x": [[1.0, 2.0, 3.0]], "color": [["red"]]}))
+    root, _expected = artifacts
+    run = tfckpt("predict", root / "sm", "--input", tmp_path / "in.json")
+    assert run.code == 2 and run.err == (f"tfckpt: error: {tmp_path / 'in.json'}: column x has "
+                                         f"shape [1, 3], the model takes [rows, 2]\n")
+
+
+@pytest.mark.parametrize("model", ["sm", "frozen.pb"])
+def test_tensorflow_refusing_the_feeds_is_a_tfckpt_error(artifacts, model):
+    from inspectors.errors import TfckptError
+    from migrate.predictors import open_predictor
+
+    root, _expected = artifacts
+    predictor = open_predictor(str(root / model))
+    with pytest.raises(TfckptError, match="cannot run on these inputs"):
+        predictor.predict({"x": np.zeros((1, 3), np.float32), "color": np.array([[b"red"]])})
+    predictor.close()
