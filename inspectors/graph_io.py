@@ -39,6 +39,7 @@ _TEXT_FIELDS = {
 _FIRST_FIELD_RE = re.compile(rb"\A(?:\s|#[^\n]*\n)*([A-Za-z_][A-Za-z0-9_]*)\s*[:{<]")
 _OP_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_>.\-]*$")
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
+MAX_EXPANDED_STRINGS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -279,8 +280,9 @@ def const_strings(node: Any | None) -> list[str]:
     tensor = node.attr["value"].tensor
     values = [value.decode("utf-8", errors="replace") for value in tensor.string_val]
     size = _element_count(tensor.tensor_shape)
-    # A Const may store one value for a whole tensor of identical elements.
-    if values and size and len(values) < size:
+    # A Const may store one value for a whole tensor of identical elements; a
+    # shape past any real key list is damage, not something to allocate.
+    if values and size and len(values) < size <= MAX_EXPANDED_STRINGS:
         values += [values[-1]] * (size - len(values))
     return values
 
