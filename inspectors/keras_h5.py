@@ -28,29 +28,49 @@ _H5_ERRORS = (OSError, KeyError, RuntimeError, ValueError, TypeError)
 _DECLARED_SLACK = 64 << 20
 
 
+# Seconds libhdf5 may take to walk a file's groups and attributes; a damaged
+# file can make it loop forever (tests/fuzz found one).
+STRUCTURE_TIMEOUT = 20.0
+
+
 class KerasH5Reader:
     def __init__(self, source: Source):
-        import h5py
+        from inspectors.isolate import run_isolated
 
         self.source = source
-        try:
-            self._file = h5py.File(source.path, "r")
-        except _H5_ERRORS as error:
-            raise CorruptCheckpoint(f"cannot open HDF5 file {source.given}: {error}") from error
-        with self._damaged():
-            self._paths = self._index()
+        self._file = None
+        # The walk runs in a forked child; tensor data is read here afterwards,
+        # along the paths the child walked without trouble.
+        self._paths, self._infos = run_isolated(self._survey, timeout=STRUCTURE_TIMEOUT,
+                                                what=f"HDF5 file {source.given}")
 
-    def variables(self) -> list[VariableInfo]:
+    def _open(self):
+        if self._file is None:
+            import h5py
+
+            try:
+                self._file = h5py.File(self.source.path, "r")
+            except _H5_ERRORS as error:
+                raise CorruptCheckpoint(f"cannot open HDF5 file {self.source.given}: "
+                                        f"{_first_line(error)}") from error
+        return self._file
+
+    def _survey(self) -> tuple[dict[str, str], list[VariableInfo]]:
+        self._open()
         infos = []
         with self._damaged():
-            for name, path in self._paths.items():
+            paths = self._index()
+            for name, path in paths.items():
                 dataset = self._dataset(path)
                 kind = kind_of(name)
                 if kind == MODEL and path.startswith(OPTIMIZER_GROUP + "/"):
                     kind = OPTIMIZER
                 infos.append(VariableInfo(name=name, dtype=_dtype_name(dataset.dtype),
                                           shape=tuple(int(d) for d in dataset.shape), kind=kind))
-        return sorted(infos, key=lambda info: info.name)
+        return paths, sorted(infos, key=lambda info: info.name)
+
+    def variables(self) -> list[VariableInfo]:
+        return list(self._infos)
 
     def read(self, name: str) -> np.ndarray:
         if name not in self._paths:
@@ -74,7 +94,7 @@ class KerasH5Reader:
     def _dataset(self, path: str):
         import h5py
 
-        item = self._file.get(path)
+        item = self._open().get(path)
         if not isinstance(item, h5py.Dataset):
             raise CorruptCheckpoint(f"{self.source.given} names the weight {path!r}, but "
                                     f"{'nothing' if item is None else 'a group'} is there. "
@@ -99,7 +119,8 @@ class KerasH5Reader:
         """variable name -> dataset path, for model and optimizer weights."""
         import h5py
 
-        root = self._file["model_weights"] if "model_weights" in self._file else self._file
+        handle = self._open()
+        root = handle["model_weights"] if "model_weights" in handle else handle
         if not isinstance(root, h5py.Group) or "layer_names" not in root.attrs:
             raise UnsupportedSource(f"{self.source.given} is an HDF5 file but not a Keras weights "
                                     f"file (no layer_names attribute). Pass a file written by "
@@ -112,7 +133,7 @@ class KerasH5Reader:
                                         f"group of that name is there. The file is damaged")
             for weight in self._names(group.attrs.get("weight_names", []), "weight_names"):
                 paths[_strip_index(f"{layer}/{weight}")] = f"{group.name}/{weight}".lstrip("/")
-        group = self._file.get(OPTIMIZER_GROUP)
+        group = handle.get(OPTIMIZER_GROUP)
         if isinstance(group, h5py.Group):
             for dataset in _datasets(group):
                 relative = dataset[len(group.name) + 1:]

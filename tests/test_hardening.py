@@ -255,3 +255,18 @@ def test_h5_damaged_symbol_table(tfckpt, tmp_path):
     path.write_bytes(bytes(data))
     _error(tfckpt("ls", path), f"{path} lists the layer 'convolution2d_1', but no group of that "
                                f"name is there. The file is damaged")
+
+
+def test_h5_whose_structure_makes_libhdf5_loop(tfckpt, tmp_path, monkeypatch):
+    """Zeroed bytes the fuzz suite found (zero-h5) send libhdf5 into an endless loop
+    reading layer_names; the walk runs in a child that is stopped at the deadline."""
+    from inspectors import keras_h5
+
+    monkeypatch.setattr(keras_h5, "STRUCTURE_TIMEOUT", 2.0)
+    path = tmp_path / "weights.h5"
+    data = bytearray((FIXTURES / "keras-h5" / "weights.h5").read_bytes())
+    data[2146:2658] = bytes(512)
+    path.write_bytes(bytes(data))
+    _error(tfckpt("ls", path), f"reading HDF5 file {path} did not finish in 2 s: the file is "
+                               f"damaged (its structure loops). Copy it again")
+    assert tfckpt("ls", FIXTURES / "keras-h5" / "weights.h5").code == 0
