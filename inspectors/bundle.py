@@ -56,6 +56,7 @@ class IndexEntry:
     size: int = 0
     crc32c: int | None = None
     slices: tuple[Slice, ...] = ()
+    ref_dtype: bool = False  # stored as a *_REF code (V1 graphs); a V2 bundle never holds one
 
 
 @dataclass(frozen=True)
@@ -264,8 +265,9 @@ def _fixed(message: bytes, position: int, width: int, path: str) -> tuple[int, i
 
 def _bundle_entry(name: str, fields: dict[int, list], path: str) -> IndexEntry:
     crc = fields.get(6)
+    code = _int(fields, 1, 0, path)
     return IndexEntry(
-        name=name, dtype=_dtype(_int(fields, 1, 0, path), name, path),
+        name=name, dtype=_dtype(code, name, path), ref_dtype=code > 100,
         shape=_shape(fields.get(2, [b""])[-1], path),
         shard_id=_int(fields, 3, 0, path), offset=_int(fields, 4, 0, path),
         size=_int(fields, 5, 0, path),

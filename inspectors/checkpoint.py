@@ -249,6 +249,9 @@ def check_entry(entry: IndexEntry, *, index: BundleIndex, sizes: "_DataSizes",
     advice = "The index is damaged: copy the checkpoint again"
     if entry.dtype.startswith("dtype_"):
         raise CorruptCheckpoint(f"{where} has an unknown dtype (code {entry.dtype[6:]}). {advice}")
+    if entry.ref_dtype and index.format == "V2":  # TensorFlow aborts making such a tensor
+        raise CorruptCheckpoint(f"{where} has a reference dtype ({entry.dtype}_ref), which "
+                                f"no checkpoint stores. {advice}")
     if any(dim < 0 for dim in entry.shape):
         raise CorruptCheckpoint(f"{where} has a negative dimension in its shape "
                                 f"{list(entry.shape)}. {advice}")

@@ -270,3 +270,15 @@ def test_h5_whose_structure_makes_libhdf5_loop(tfckpt, tmp_path, monkeypatch):
     _error(tfckpt("ls", path), f"reading HDF5 file {path} did not finish in 2 s: the file is "
                                f"damaged (its structure loops). Copy it again")
     assert tfckpt("ls", FIXTURES / "keras-h5" / "weights.h5").code == 0
+
+
+def test_reference_dtype_code_in_a_v2_index(tfckpt, tmp_path, tf):
+    """DT_FLOAT_REF (101) folds to float32 when listed, but TensorFlow aborts building
+    a tensor of it (found by the long fuzz run: wrong-dtype, case 8508 of seed 1)."""
+    ckpt = _copy(PARTITIONED, tmp_path / "p")
+    index = ckpt / "model.ckpt-0.index"
+    _edit_v2(index, "proj/weights", lambda p: setattr(p, "dtype", 101))
+    assert tfckpt("ls", ckpt / "model.ckpt-0").code == 0
+    _error(tfckpt("show", ckpt / "model.ckpt-0", "--stats"),
+           f"variable 'proj/weights' in {index} has a reference dtype (float32_ref), which no "
+           f"checkpoint stores. The index is damaged: copy the checkpoint again")
