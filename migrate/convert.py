@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 from inspectors import paths
-from inspectors.errors import VerificationFailed
+from inspectors.errors import TfckptError, VerificationFailed
 from migrate import export as export_module
 from migrate import freeze as freeze_module
 from migrate import output, rebuild, verify
@@ -58,7 +58,7 @@ def export_saved_model(job: Job, *, parsing: bool = False) -> Result:
     try:
         with output.Staged(job.output, force=job.force, is_dir=False) as staged:
             signatures = export_module.write_saved_model(inference, staged.path, parsing=parsing)
-            written = SavedModelPredictor(staged.path)
+            written = _reopen(staged, job, lambda: SavedModelPredictor(staged.path))
             return _verified(job, inference, staged, written, signatures=signatures)
     finally:
         inference.close()
@@ -72,11 +72,19 @@ def freeze_graph(job: Job) -> Result:
         with output.Staged(job.output, force=job.force, is_dir=False) as staged:
             with open(staged.path, "wb") as handle:
                 handle.write(graph_def.SerializeToString())
-            written = FrozenGraphPredictor(staged.path, outputs=names,
-                                           allow_risky_ops=job.options.allow_risky_ops)
+            written = _reopen(staged, job, lambda: FrozenGraphPredictor(
+                staged.path, outputs=names, allow_risky_ops=job.options.allow_risky_ops))
             return _verified(job, inference, staged, written, signatures=())
     finally:
         inference.close()
+
+
+def _reopen(staged: output.Staged, job: Job, opener):
+    """Load what was just written; a failure names the output, not the temp path."""
+    try:
+        return opener()
+    except TfckptError as error:
+        raise type(error)(str(error).replace(staged.path, job.output)) from None
 
 
 def _check(job: Job) -> None:

@@ -30,6 +30,9 @@ def frozen_graph_def(inference: InferenceGraph) -> tuple[Any, dict[str, str]]:
         inference.session, inference.graph.as_graph_def(), keep)
     for node in frozen.node:
         node.device = ""
+        if node.op == "IsVariableInitialized":
+            _make_true(node)
+        _drop_refs(node)
     for key, tensor in inference.inputs.items():
         if tensor.op.name != key:
             _free(frozen, key)
@@ -49,6 +52,33 @@ def _name_output(graph_def: Any, key: str, tensor: Any) -> str:
     node.input.append(tensor.op.name if tensor.value_index == 0 else tensor.name)
     node.attr["T"].type = tensor.dtype.as_datatype_enum
     return key
+
+
+def _make_true(node: Any) -> None:
+    """A variable that became a constant is initialized: `tf.cond`s over
+    IsVariableInitialized (`initialized_value()`) would otherwise ask for a ref input."""
+    tf = tensorflow()
+    node.op = "Const"
+    del node.input[:]
+    node.attr.clear()
+    node.attr["dtype"].type = tf.bool.as_datatype_enum
+    node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(True))
+
+
+_REF_OPS = {"RefSwitch": "Switch", "RefIdentity": "Identity", "RefMerge": "Merge",
+            "RefEnter": "Enter", "RefExit": "Exit", "RefNextIteration": "NextIteration",
+            "RefSelect": "Select"}
+_REF_OFFSET = 100  # DT_FLOAT_REF = DT_FLOAT + 100, and so on
+
+
+def _drop_refs(node: Any) -> None:
+    """Nodes that passed a variable's reference along now pass a constant's value."""
+    node.op = _REF_OPS.get(node.op, node.op)
+    for value in node.attr.values():
+        if value.type > _REF_OFFSET:
+            value.type -= _REF_OFFSET
+        if value.list.type:
+            value.list.type[:] = [t - _REF_OFFSET if t > _REF_OFFSET else t for t in value.list.type]
 
 
 def _free(graph_def: Any, name: str) -> None:

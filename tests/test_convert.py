@@ -194,3 +194,17 @@ def test_real_world_linear_estimator_canned_rebuild_agrees_with_its_graph(tfckpt
     assert run.code == 0, run.err
     assert sorted(o["key"] for o in json.loads(run.out)["outputs"]) == [
         "class_ids", "classes", "logistic", "logits", "probabilities"]
+
+
+@pytest.mark.parametrize("case", sorted(REAL_WORLD_EXPORTS))
+def test_real_world_freezes(tfckpt, tmp_path, case):
+    """Ref-typed variables (TF 0.x-1.x graphs) and `initialized_value()` conds freeze too."""
+    from tests.conftest import REAL_WORLD
+
+    source = REAL_WORLD / case / REAL_WORLD_EXPORTS[case]
+    run = tfckpt("freeze", source, tmp_path / "frozen.pb", "--format", "json")
+    assert run.code == 0, run.err
+    assert json.loads(run.out)["verification"]["result"] == "PASS"
+    frozen = FrozenGraphPredictor(str(tmp_path / "frozen.pb"))
+    assert not [n.name for n in frozen.graph.as_graph_def().node
+                if n.op in ("VariableV2", "IsVariableInitialized", "RefSwitch")]
