@@ -87,7 +87,7 @@ def find_checkpoint(prefix: str) -> Found | None:
     shards = sorted(glob.glob(glob.escape(prefix) + "-?????-of-?????"))
     if shards:
         return Found("V1", _pattern_of(shards[0]), _step_of(prefix))
-    if os.path.isfile(prefix) and _is_table(prefix):
+    if os.path.isfile(prefix) and is_table(prefix):
         return Found("V1", prefix, _step_of(prefix))
     return None
 
@@ -191,9 +191,9 @@ def _resolve_file(given: str, path: str) -> Source:
         return _resolve_meta(given, path)
     if _has_magic(path, HDF5_MAGIC):
         return Source(given=given, format="keras-h5", path=path)
-    if V1_SHARD_RE.match(path) and _is_table(path):
+    if V1_SHARD_RE.match(path) and is_table(path):
         return _source(given, Found("V1", _pattern_of(path), _step_of(_strip_shard(path))))
-    if _is_table(path):
+    if is_table(path):
         return _source(given, Found("V1", path, _step_of(path)))
     raise UnsupportedSource(f"{given} is not a checkpoint (found {sniff(path)}). {HINT}")
 
@@ -247,10 +247,10 @@ def _maybe_v1_file(path: str) -> bool:
     skip = (".meta", ".pbtxt", ".pb", ".json", ".txt", ".h5", ".hdf5", ".npz", ".md")
     if name == STATE_FILE or name.endswith(skip) or name.startswith("events.out.tfevents"):
         return False
-    return V2_DATA_RE.match(path) is None and os.path.isfile(path) and _is_table(path)
+    return V2_DATA_RE.match(path) is None and os.path.isfile(path) and is_table(path)
 
 
-def _is_table(path: str) -> bool:
+def is_table(path: str) -> bool:
     try:
         with open(path, "rb") as handle:
             handle.seek(0, os.SEEK_END)

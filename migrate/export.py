@@ -16,9 +16,9 @@ from typing import Any
 from inspectors.errors import UnsupportedSource
 from inspectors.tf_loader import tensorflow
 from migrate.inference import FeatureSpec, InferenceGraph
+from migrate.predictors import SERVING_DEFAULT
 
 PREDICT, PARSING, CLASSIFICATION, REGRESSION = "predict", "parsing", "classification", "regression"
-SERVING_DEFAULT = "serving_default"
 EXAMPLES = "examples"
 
 

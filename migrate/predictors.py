@@ -291,10 +291,8 @@ def _sinks(graph_def: Any) -> list[str]:
 
 def refuse_risky(graph_def: Any, *, allow: bool, where: str) -> None:
     """Refuse a graph with file, Python or shell-like ops before we run it."""
-    try:
-        from migrate import safety
-    except ImportError:  # the risky-op check lands separately
-        return
+    from migrate import safety
+
     safety.refuse_risky_ops(graph_def, allow=allow, where=where)
 
 

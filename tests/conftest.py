@@ -3,6 +3,7 @@ run the real command in-process and capture what it prints."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,18 @@ class Run:
     code: int
     out: str
     err: str
+
+
+def sha256_tree(path: Path) -> dict[str, str]:
+    """sha256 of a file, or of every file under a folder: proof an input was not touched."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def only_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ restores into the target graph with zero missing keys and predicts what the sour
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -13,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, REAL_WORLD
+from conftest import FIXTURES, REAL_WORLD, only_line, sha256_tree
 from fixture_cases import (assert_same_outputs, load_case, load_predictions, split_predictions,
                            use_keras_2_in_legacy_env)
 
@@ -22,17 +21,6 @@ DNN_V1 = FIXTURES / "dnn-classifier-v1" / "model_dir"
 DNN_V1_META = DNN_V1 / "model.ckpt-40.meta"
 RNN_OLD = FIXTURES / "rnn-tf1.0-names" / "tf1.0" / "model.ckpt-30"
 RNN_NEW_META = FIXTURES / "rnn-tf1.0-names" / "tf1.2" / "model.ckpt-30.meta"
-
-
-def sha256_tree(path: Path) -> dict[str, str]:
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-
-
-def only_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    return lines[0]
 
 
 def restore_into_meta(tf, meta: Path, prefix: str):

@@ -3,7 +3,6 @@ Keras 1/2 .h5 files import, and every bad input is refused in one line, input un
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, REAL_WORLD
+from conftest import FIXTURES, REAL_WORLD, only_line, sha256_tree
 from fixture_cases import case_names, listed_checkpoints, state_files
 
 FIXTURE_CHECKPOINTS = sorted({str(p.relative_to(FIXTURES)) for case in case_names()
@@ -83,17 +82,6 @@ def tf_prefix(tf, given: str) -> str:
     from inspectors.paths import resolve
 
     return resolve(given).path
-
-
-def sha256_tree(path: Path) -> dict[str, str]:
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-
-
-def only_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    assert len(lines) == 1, text
-    return lines[0]
 
 
 # ---------------------------------------------------------------------------------------

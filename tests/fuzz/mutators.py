@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from inspectors.paths import TABLE_MAGIC
+from inspectors.paths import TABLE_MAGIC, is_table
 
 from fuzz import tables
 
@@ -26,23 +26,11 @@ READERS = ("ls", "show", "show", "diff", "dir", "graph")
 
 # --- file roles ----------------------------------------------------------------
 
-def _is_table(path: Path) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            if handle.tell() < 48:
-                return False
-            handle.seek(-8, os.SEEK_END)
-            return handle.read(8) == TABLE_MAGIC
-    except OSError:
-        return False
-
-
 def role_files(case: Path, role: str) -> list[Path]:
     """Files under `case` that play `role`, sorted."""
     every = sorted(p for p in case.rglob("*") if p.is_file() and not p.is_symlink())
     v1 = [p for p in every if p.suffix not in (".index", ".meta", ".pb", ".pbtxt", ".h5")
-          and ".data-" not in p.name and p.name != "checkpoint" and _is_table(p)]
+          and ".data-" not in p.name and p.name != "checkpoint" and is_table(p)]
     if role == "index":
         return [p for p in every if p.suffix == ".index"] + v1
     if role == "v2index":
