@@ -60,23 +60,31 @@ class InferenceGraph:
     init_op: Any = None
     notes: list[str] = field(default_factory=list)
 
-    def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the graph on a batch; `feeds` keyed by feature key."""
+    def feed_dict(self, feeds: dict[str, np.ndarray]) -> dict[Any, np.ndarray]:
+        """placeholder -> the batch for it, columns reshaped to the placeholder's rank."""
         missing = sorted(set(self.inputs) - set(feeds))
         if missing:
             raise KeyError(f"no values for feature(s) {', '.join(missing)}")
-        feed_dict = {self.inputs[name]: _fit(feeds[name], self.inputs[name])
-                     for name in self.inputs}
-        return self.session.run(self.outputs, feed_dict=feed_dict)
+        specs = {spec.name: spec for spec in self.features}
+        return {placeholder: batch_shaped(feeds[name], specs.get(name),
+                                          rank=placeholder.shape.rank)
+                for name, placeholder in self.inputs.items()}
+
+    def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the graph on a batch; `feeds` keyed by feature key."""
+        return self.session.run(self.outputs, feed_dict=self.feed_dict(feeds))
 
     def close(self) -> None:
         self.session.close()
 
 
-def _fit(values: np.ndarray, placeholder: Any) -> np.ndarray:
-    """Reshape a flat column (16,) to the placeholder's (16, 1) where that is all it takes."""
+def batch_shaped(values: Any, spec: FeatureSpec | None, *, rank: int | None = None) -> np.ndarray:
+    """A column fed to a model: `(rows,)` to a `[rows, 1]` input (and the like), or
+    `(rows, 1)` to a `[rows]` one, is reshaped rather than refused."""
     values = np.asarray(values)
-    rank = placeholder.shape.rank
+    if spec is not None and all(dim > 0 for dim in spec.shape) and values.ndim >= 1 \
+            and values.shape[1:] != spec.shape and values.size == len(values) * int(np.prod(spec.shape)):
+        values = values.reshape((len(values), *spec.shape))
     if rank is not None and values.ndim == rank - 1:
         values = values.reshape(values.shape + (1,))
     return values

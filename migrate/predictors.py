@@ -17,7 +17,7 @@ import numpy as np
 from inspectors.errors import SourceNotFound, UnsupportedSource
 from migrate.inputs import BadInput
 from inspectors.tf_loader import tensorflow
-from migrate.inference import FeatureSpec, InferenceGraph
+from migrate.inference import FeatureSpec, InferenceGraph, batch_shaped
 
 SERVING_DEFAULT = "serving_default"
 INIT_TABLES = "init_all_tables"
@@ -105,12 +105,9 @@ class GraphPredictor:
         return tuple(self.inference.outputs)
 
     def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        specs = {spec.name: spec for spec in self.features}
         inference = self.inference
-        feed_dict = {inference.inputs[name]: batch_shaped(feeds[name], specs[name])
-                     for name in inference.inputs}
-        return fixed_width(run_session(inference.session, inference.outputs, feed_dict,
-                                       where=self.description))
+        return fixed_width(run_session(inference.session, inference.outputs,
+                                       inference.feed_dict(dict(feeds)), where=self.description))
 
     def close(self) -> None:
         self.inference.close()
@@ -251,15 +248,6 @@ class RecordedPredictions:
 
     def close(self) -> None:
         pass
-
-
-def batch_shaped(values: Any, spec: FeatureSpec) -> np.ndarray:
-    """A column `(rows,)` fed to a `[rows, 1]` input (and the like) is reshaped, not refused."""
-    values = np.asarray(values)
-    if all(dim > 0 for dim in spec.shape) and values.ndim >= 1 \
-            and values.shape[1:] != spec.shape and values.size == len(values) * int(np.prod(spec.shape)):
-        values = values.reshape((len(values), *spec.shape))
-    return values
 
 
 def run_session(session: Any, fetches: Any, feed_dict: dict, *, where: str) -> Any:
