@@ -18,7 +18,7 @@ $(VENV)/.installed: requirements/main.txt requirements/main.lock setup.cfg pypro
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --disable-pip-version-check -q -r requirements/main.txt -c requirements/main.lock
-	$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps -e .
+	$(VENV)/bin/pip install --disable-pip-version-check -q --no-deps -e . --config-settings editable_mode=compat
 	touch $@
 
 # The project goes in without its dependencies: it asks for `tensorflow`, and the
@@ -27,7 +27,7 @@ $(LEGACY)/.installed: requirements/legacy.txt requirements/legacy.lock setup.cfg
 	rm -rf $(LEGACY)
 	$(PYTHON) -m venv $(LEGACY)
 	$(LEGACY)/bin/pip install --disable-pip-version-check -q -r requirements/legacy.txt -c requirements/legacy.lock
-	$(LEGACY)/bin/pip install --disable-pip-version-check -q --no-deps -e .
+	$(LEGACY)/bin/pip install --disable-pip-version-check -q --no-deps -e . --config-settings editable_mode=compat
 	touch $@
 
 # The main job on the bundled fixtures: a tf.contrib.learn DNNClassifier model dir (no

@@ -15,7 +15,6 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
 
 from inspectors.bundle import BundleIndex, IndexEntry, read_index
 from inspectors.errors import CorruptCheckpoint, SourceNotFound, UnsupportedSource
@@ -78,14 +77,14 @@ class VariableInfo:
 
 def dtype_itemsize(dtype: str) -> int:
     """Bytes per element; 0 for strings and variants, whose size the index does not tell."""
-    sizes = {"bfloat16": 2, "bool": 1, "qint8": 1, "quint8": 1, "qint16": 2, "quint16": 2,
-             "qint32": 4, "resource": 0, "string": 0, "variant": 0}
-    if dtype in sizes:
-        return sizes[dtype]
-    try:
-        return np.dtype(dtype).itemsize
-    except TypeError:
-        return 0
+    return _ITEMSIZES.get(dtype, 0)
+
+
+# A table, not numpy: checking an index must not pay for importing numpy.
+_ITEMSIZES = {"bfloat16": 2, "bool": 1, "qint8": 1, "quint8": 1, "qint16": 2, "quint16": 2,
+              "qint32": 4, "float16": 2, "float32": 4, "float64": 8, "complex64": 8,
+              "complex128": 16, "int8": 1, "int16": 2, "int32": 4, "int64": 8, "uint8": 1,
+              "uint16": 2, "uint32": 4, "uint64": 8, "float8_e5m2": 1, "float8_e4m3fn": 1}
 
 
 class Reader(Protocol):
@@ -357,6 +356,8 @@ def read_raw(prefix: str, entry: IndexEntry, *, num_shards: int) -> np.ndarray:
     if masked_crc32c(data) != entry.crc32c:
         raise CorruptCheckpoint(f"variable {entry.name!r} is corrupted in {path} (checksum "
                                 f"mismatch). Copy the checkpoint again from a good source")
+    import numpy as np
+
     dtype = numpy_dtype(entry.dtype)
     expected = math.prod(entry.shape) * dtype.itemsize
     if expected != entry.size:
@@ -376,6 +377,8 @@ def masked_crc32c(data: bytes) -> int:
 
 def numpy_dtype(dtype: str) -> np.dtype | None:
     """The numpy dtype for a checkpoint dtype name; None for strings, variants, quantized."""
+    import numpy as np
+
     if dtype == "bfloat16" or dtype.startswith("float8"):
         try:
             import ml_dtypes

@@ -8,10 +8,8 @@ import argparse
 import json
 import sys
 
-import numpy as np
-
 from inspectors.errors import EXIT_DIFFERENT, EXIT_OK, TfckptError
-from migrate.inference import WAYS
+from migrate.ways import WAYS
 
 VERIFY_COLUMNS = ("key", "status", "dtype", "shape", "mismatched", "max_abs", "max_rel",
                   "needed_atol")
@@ -291,6 +289,8 @@ def _write_npz(path: str, outputs: dict, *, force: bool, source: str) -> None:
     from migrate import output
 
     output.check_output(path, [source], force=force)
+    import numpy as np
+
     with output.Staged(path, force=force, is_dir=False) as staged:
         with open(staged.path, "wb") as handle:
             np.savez(handle, **{f"y:{key}": value for key, value in outputs.items()})
@@ -314,6 +314,8 @@ def _prediction_text(result, fmt: str) -> str:
 
 
 def _plain(value):
+    import numpy as np
+
     array = np.asarray(value)
     if array.dtype.kind in "SO":
         return np.char.decode(array.astype(bytes), "utf-8", errors="replace").tolist()
@@ -321,6 +323,8 @@ def _plain(value):
 
 
 def _row_cell(value) -> str:
+    import numpy as np
+
     array = np.asarray(value)
     if array.dtype.kind in "SO":
         items = [item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)

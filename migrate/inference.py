@@ -14,11 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-# Ways, in the order `export` tries them when none is forced.
-META_GRAPH, CANNED, MODEL_FN = "meta-graph", "canned", "model-fn"
-WAYS = (META_GRAPH, CANNED, MODEL_FN)
+from migrate.ways import CANNED, META_GRAPH, MODEL_FN, WAYS  # noqa: F401  (re-exported)
 
 # Prediction keys of the canned heads, in the order signatures list them.
 PREDICTION_KEYS = ("logits", "logistic", "probabilities", "class_ids", "classes",
@@ -81,6 +77,8 @@ class InferenceGraph:
 def batch_shaped(values: Any, spec: FeatureSpec | None, *, rank: int | None = None) -> np.ndarray:
     """A column fed to a model: `(rows,)` to a `[rows, 1]` input (and the like), or
     `(rows, 1)` to a `[rows]` one, is reshaped rather than refused."""
+    import numpy as np
+
     values = np.asarray(values)
     if spec is not None and all(dim > 0 for dim in spec.shape) and values.ndim >= 1 \
             and values.shape[1:] != spec.shape and values.size == len(values) * int(np.prod(spec.shape)):

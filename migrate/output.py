@@ -10,11 +10,9 @@ leaves a hidden temp path that the next run on the same output removes.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import shutil
-import uuid
 from typing import Iterable
 
 from inspectors.errors import OutputExists, UnsafeOutput
@@ -71,7 +69,7 @@ class Staged:
         parent, name = os.path.split(self.output)
         os.makedirs(parent, exist_ok=True)
         clean_stale(self.output)
-        self.path = os.path.join(parent, f".{name}{TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        self.path = os.path.join(parent, f".{name}{TEMP_MARK}{os.getpid()}-{os.urandom(4).hex()}")
         if is_dir:
             os.mkdir(self.path)
         self.committed = False
@@ -150,7 +148,7 @@ def _alive(pid_text: str) -> bool:
 def _exchange(a: str, b: str) -> bool:
     """Swap two paths atomically with renameat2(RENAME_EXCHANGE); False where unsupported."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)  # the C library the interpreter runs on
         renameat2 = libc.renameat2
     except (OSError, AttributeError):
         return False
