@@ -4,7 +4,9 @@ Baselines, run side by side on the same files:
   cp       `cp` of the data files (the floor for moving the bytes once);
   SaveV2   a careful TensorFlow script: read every tensor with tf.train.load_checkpoint,
            write them under the new names with one tf.raw_ops.SaveV2 call.
-Prints wall time and peak RSS of each, and the ratios the issue sets as targets:
+cp, cp + sync and rename take turns for --rounds rounds (best time kept), so a busy
+moment of the shared machine hits all three alike. Prints wall time and peak RSS of
+each, and the ratios the issue sets as targets:
 rename <= 0.5x SaveV2's wall time, peak <= 700 MB, rename-only within 2x of cp.
 
     .venv/bin/python bench/rename.py [--big] [--dir /tmp]
@@ -45,32 +47,43 @@ def _clean(pattern: str) -> None:
             os.remove(path)
 
 
-def measure(label: str, argv: list[str], cleanup: str) -> tuple[float, int]:
-    best_time, peak = float("inf"), 0
-    for _ in range(2):  # the second run sees a warm page cache, as the others do
-        _clean(cleanup)
-        os.sync()  # no run pays for the previous one's dirty pages
-        seconds, rss_kib = peak_rss_of(argv, ok_codes=(0,))
-        best_time, peak = min(best_time, seconds), max(peak, rss_kib)
+def run_once(argv: list[str], cleanup: str) -> tuple[float, int]:
     _clean(cleanup)
-    print(f"  {label:<28} {best_time:7.2f} s   peak {peak / 1024:7.0f} MB", flush=True)
-    return best_time, peak
+    os.sync()  # no run pays for the previous one's dirty pages
+    return peak_rss_of(argv, ok_codes=(0,))
 
 
-def run_case(root: str, total_bytes: int) -> None:
+def measure(runs: dict[str, tuple[list[str], str]], rounds: int) -> dict[str, tuple[float, int]]:
+    """Best wall time and highest peak RSS of each command over `rounds` rounds, the
+    commands taking turns so that a busy moment of the machine hits all of them alike
+    (the first round warms the page cache for every later one)."""
+    best = {label: (float("inf"), 0) for label in runs}
+    for _ in range(rounds):
+        for label, (argv, cleanup) in runs.items():
+            seconds, rss_kib = run_once(argv, cleanup)
+            best[label] = (min(best[label][0], seconds), max(best[label][1], rss_kib))
+    for label, (seconds, rss_kib) in best.items():
+        _clean(runs[label][1])
+        print(f"  {label:<28} {seconds:7.2f} s   peak {rss_kib / 1024:7.0f} MB", flush=True)
+    return best
+
+
+def run_case(root: str, total_bytes: int, rounds: int) -> None:
     size = f"{total_bytes / 2**30:.0f} GB"
     prefix = os.path.join(root, f"model-{size.replace(' ', '')}.ckpt-1")
     write_checkpoint(prefix, variables=256, total_bytes=total_bytes)
     shards = " ".join(sorted(glob.glob(prefix + ".data-*")))  # the helper writes 4 shards
     out = os.path.join(root, "out")
-    print(f"{size} checkpoint, 256 float32 variables, every variable renamed:")
-    cp_time, _ = measure("cp data files", ["sh", "-c", f"mkdir {out} && cp {shards} {out}/"], out)
-    cp_sync_time, _ = measure("cp data files + sync",
-                              ["sh", "-c", f"mkdir {out} && cp {shards} {out}/ && sync"], out)
-    rename_time, rename_peak = measure(
-        "tfckpt rename --add-prefix", tfckpt("rename", prefix, out, "--add-prefix", "renamed/"), out)
-    save_time, save_peak = measure(
-        "TF read + one SaveV2", python(SAVEV2_SCRIPT) + [prefix, out], out + "*")
+    print(f"{size} checkpoint, 256 float32 variables, every variable renamed "
+          f"(best of {rounds} rounds; SaveV2 best of 2):")
+    fast = measure({
+        "cp data files": (["sh", "-c", f"mkdir {out} && cp {shards} {out}/"], out),
+        "cp data files + sync": (["sh", "-c", f"mkdir {out} && cp {shards} {out}/ && sync"], out),
+        "tfckpt rename --add-prefix": (tfckpt("rename", prefix, out, "--add-prefix", "renamed/"), out),
+    }, rounds)
+    slow = measure({"TF read + one SaveV2": (python(SAVEV2_SCRIPT) + [prefix, out], out + "*")}, 2)
+    (cp_time, _), (cp_sync_time, _), (rename_time, rename_peak) = fast.values()
+    save_time, save_peak = slow["TF read + one SaveV2"]
     print(f"  rename / SaveV2 wall time: {rename_time / save_time:.2f}x (target <= 0.5x)")
     print(f"  rename / cp wall time:     {rename_time / cp_time:.2f}x (target <= 2x); "
           f"/ (cp + sync) {rename_time / cp_sync_time:.2f}x (rename fsyncs its output)")
@@ -83,12 +96,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--big", action="store_true", help="also a 2 GB checkpoint")
     parser.add_argument("--dir", default=tempfile.gettempdir(), help="where to write (default /tmp)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of cp / rename (default 5)")
     args = parser.parse_args()
     root = tempfile.mkdtemp(prefix="tfckpt-bench-rename-", dir=args.dir)
     try:
-        run_case(root, 1 << 30)
+        run_case(root, 1 << 30, args.rounds)
         if args.big:
-            run_case(root, 2 << 30)
+            run_case(root, 2 << 30, args.rounds)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

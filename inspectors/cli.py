@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from inspectors.errors import EXIT_OK, TfckptError
+from inspectors.progress import bar_for, tracked
 
 KIND_CHOICES = ("model", "optimizer", "bookkeeping")
 LS_COLUMNS = ("name", "dtype", "shape", "size", "nbytes", "kind", "partitions")
@@ -83,7 +84,7 @@ def run_show(args: argparse.Namespace) -> int:
     source, reader, infos = values.open_source(args.source)
     chosen = values.pick(args.names, infos, source)
     if args.stats:
-        records = list(_progress(values.iter_stats(reader, infos, chosen), len(chosen), args))
+        records = list(tracked(values.iter_stats(reader, infos, chosen), len(chosen), bar_for(args)))
         return _emit_stats(args, source, records)
     return _emit_values(args, source, values.iter_values(reader, infos, chosen))
 
@@ -148,15 +149,6 @@ def _value_csv(item) -> str:
         index = np.unravel_index(position, item.shape) if item.shape else ()
         writer.writerow([item.name, " ".join(str(int(i)) for i in index), value])
     return buffer.getvalue()
-
-
-def _progress(iterable, total: int, args):
-    """A bar on a terminal for long reads; nothing when piped or quiet."""
-    if args.quiet or not sys.stderr.isatty() or total < 2:
-        return iterable
-    from tqdm import tqdm
-
-    return tqdm(iterable, total=total, unit="var", file=sys.stderr, leave=False)
 
 
 def _number(value):

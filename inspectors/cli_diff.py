@@ -7,6 +7,7 @@ import sys
 
 from inspectors.cli import KIND_CHOICES
 from inspectors.errors import EXIT_DIFFERENT, EXIT_OK, TfckptError
+from inspectors.progress import bar_for
 
 CHANGED_COLUMNS = ("name", "max_abs", "argmax", "mean_abs", "rms", "rel_l2", "cosine",
                    "mismatched", "fraction")
@@ -46,22 +47,10 @@ def run_diff(args: argparse.Namespace) -> int:
                            match=listing.compile_regex(args.match, "--match"),
                            exclude=listing.compile_regex(args.exclude, "--exclude"),
                            names_only=args.names_only)
-    report = diff.diff(args.a, args.b, options, progress=_progress_for(args))
+    report = diff.diff(args.a, args.b, options, progress=bar_for(args, "pair"))
     if not args.quiet:
         sys.stdout.write(_render(report, args))
     return EXIT_DIFFERENT if report.differs else EXIT_OK
-
-
-def _progress_for(args):
-    if args.quiet or not sys.stderr.isatty():
-        return None
-
-    def bar(iterable, total):
-        from tqdm import tqdm
-
-        return tqdm(iterable, total=total, unit="pair", file=sys.stderr, leave=False)
-
-    return bar
 
 
 def _render(report, args) -> str:

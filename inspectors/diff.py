@@ -14,12 +14,13 @@ import hashlib
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from inspectors.checkpoint import Reader, VariableInfo, open_reader
 from inspectors.paths import Source, resolve
+from inspectors.progress import Progress, tracked
 from inspectors.values import sum_of_products
 
 PART_RE = re.compile(r"^(?P<base>.+)/part_(?P<index>\d+)$")
@@ -121,7 +122,7 @@ class Side:
 
 
 def diff(a: str, b: str, options: Options = Options(),
-         progress: Callable[[Iterator, int], Iterator] | None = None) -> Report:
+         progress: Progress = None) -> Report:
     left, right = _open_side(a, options), _open_side(b, options)
     report = Report(a=left.source.path, b=right.source.path)
     common = sorted(set(left.variables) & set(right.variables))
@@ -133,7 +134,7 @@ def diff(a: str, b: str, options: Options = Options(),
         report.identical = comparable  # same name, shape and dtype: no data was read
         return report
     pairs = _read_pairs(left, right, comparable)
-    for name, first, second in (progress(pairs, len(comparable)) if progress else pairs):
+    for name, first, second in tracked(pairs, len(comparable), progress):
         change = compare(name, first, second, atol=options.atol, rtol=options.rtol)
         (report.changed.append(change) if change else report.identical.append(name))
     _find_renames(report, left, right)

@@ -22,18 +22,16 @@ import os
 import struct
 from typing import Iterable
 
-import numpy as np
-
 from inspectors.bundle import DTYPES, TABLE_MAGIC, IndexEntry
 from inspectors.checkpoint import masked_crc32c, shard_name
 from inspectors.errors import MappingConflict, UnsupportedSource
+from migrate.byte_ranges import copy_range, start_writeback
 
 DTYPE_CODES = {name: code for code, name in DTYPES.items()}
 STRING = "string"
 BLOCK_SIZE = 256 * 1024  # TensorFlow's table::Options default
 RESTART_INTERVAL = 16
 BUNDLE_VERSION = 1  # kTensorBundleVersion
-COPY_CHUNK = 64 * 1024 * 1024
 
 
 def dtype_name(array: np.ndarray) -> str:
@@ -52,6 +50,7 @@ def dtype_name(array: np.ndarray) -> str:
 def encode_string_tensor(array: np.ndarray) -> tuple[bytes, int]:
     """A string tensor's on-disk bytes and their masked crc32c (str encoded as UTF-8)."""
     import crc32c
+    import numpy as np
 
     items = [item if isinstance(item, bytes) else str(item).encode("utf-8")
              for item in np.asarray(array).reshape(-1).tolist()]
@@ -95,6 +94,8 @@ class BundleWriter:
 
     def add_array(self, name: str, array: np.ndarray) -> IndexEntry:
         """Encode one tensor and append it."""
+        import numpy as np
+
         array = np.asarray(array)
         dtype = dtype_name(array)
         if dtype == STRING:
@@ -106,14 +107,22 @@ class BundleWriter:
         self._data.write(data)
         return self._record(name, dtype, array.shape, size=len(data), crc=crc)
 
-    def add_copy(self, name: str, *, source: IndexEntry, shard_path: str) -> IndexEntry:
-        """Append a stored tensor's bytes straight from its shard, keeping its crc32c."""
+    def reserve(self, name: str, *, source: IndexEntry) -> IndexEntry:
+        """Claim the next bytes of the data file for a copy of the stored tensor
+        `source` (made by `copy_into`); later tensors go after it."""
         self._data.flush()
+        entry = self._record(name, source.dtype, source.shape, size=source.size, crc=source.crc32c)
+        self._data.seek(self._offset)
+        return entry
+
+    def copy_into(self, entry: IndexEntry, *, source: IndexEntry, shard_path: str) -> None:
+        """Copy a stored tensor's bytes from its shard into the range reserved for it,
+        and start writing them to disk. Safe from several threads at once: every
+        copy names its own offsets."""
         with open(shard_path, "rb") as handle:
             copy_range(handle.fileno(), self._data.fileno(), source.offset, source.size,
-                       dst_offset=self._offset)
-        self._data.seek(self._offset + source.size)
-        return self._record(name, source.dtype, source.shape, size=source.size, crc=source.crc32c)
+                       dst_offset=entry.offset)
+        start_writeback(self._data.fileno(), entry.offset, entry.size)
 
     def _record(self, name: str, dtype: str, shape, *, size: int, crc: int) -> IndexEntry:
         if name in self._entries or name == "":
@@ -139,26 +148,6 @@ class BundleWriter:
             handle.flush()
             os.fsync(handle.fileno())
         return dict(self._entries)
-
-
-def copy_range(src_fd: int, dst_fd: int, offset: int, size: int, *, dst_offset: int) -> None:
-    """Copy bytes between files in the kernel (copy_file_range, then sendfile)."""
-    done = 0
-    try:
-        while done < size:
-            moved = os.copy_file_range(src_fd, dst_fd, min(size - done, COPY_CHUNK),
-                                       offset + done, dst_offset + done)
-            if moved == 0:
-                break
-            done += moved
-    except (OSError, AttributeError):
-        pass  # cross-device on old kernels, or no copy_file_range: copy the rest below
-    while done < size:
-        os.lseek(dst_fd, dst_offset + done, os.SEEK_SET)
-        moved = os.sendfile(dst_fd, src_fd, offset + done, min(size - done, COPY_CHUNK))
-        if moved == 0:
-            raise OSError(f"source shard ended {size - done} bytes early")
-        done += moved
 
 
 # --- protobuf encoding (only the fields the bundle uses) -------------------

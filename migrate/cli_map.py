@@ -7,6 +7,7 @@ import json
 import sys
 
 from inspectors.errors import EXIT_DIFFERENT, EXIT_OK, TfckptError
+from inspectors.progress import bar_for
 
 COLUMNS = ("target", "source", "how", "dtype", "shape")
 
@@ -71,7 +72,7 @@ def run_map(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.allow_missing:
         mapping.refuse_unmatched(plan)
-    result = mapping.write_map(plan, target, args.out, force=args.force)
+    result = mapping.write_map(plan, target, args.out, force=args.force, progress=bar_for(args))
     _print(result.to_dict(), _plan_text(plan) + _result_text(result), args)
     return EXIT_OK
 

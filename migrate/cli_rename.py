@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from inspectors.errors import EXIT_OK, TfckptError
+from inspectors.progress import bar_for
 
 PLAN_COLUMNS = ("old", "new", "action", "dtype", "shape", "by")
 
@@ -72,7 +73,7 @@ def run_rename(args: argparse.Namespace) -> int:
         return EXIT_OK
     from migrate.rewrite import rewrite
 
-    result = rewrite(plan, args.output, force=args.force)
+    result = rewrite(plan, args.output, force=args.force, progress=bar_for(args))
     if not args.quiet:
         sys.stdout.write(_render_result(plan, result, args.format))
     return EXIT_OK

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from inspectors.errors import EXIT_OK, TfckptError
+from inspectors.progress import bar_for
 
 COLUMNS = ("operation", "output", "output_format", "checkpoint", "variables", "nbytes", "step",
            "source_format", "verified")
@@ -48,7 +49,7 @@ def run_export(args: argparse.Namespace) -> int:
     from migrate import weights
 
     report = weights.export_weights(args.src, args.out, force=args.force,
-                                    progress=_progress_for(args))
+                                    progress=bar_for(args))
     return _print(report, args)
 
 
@@ -58,7 +59,7 @@ def run_import(args: argparse.Namespace) -> int:
     if args.step is not None and args.step < 0:
         raise TfckptError(f"--step must be 0 or more, not {args.step}")
     report = weights.import_weights(args.inp, args.out, force=args.force, step=args.step,
-                                    progress=_progress_for(args))
+                                    progress=bar_for(args))
     return _print(report, args)
 
 
@@ -80,15 +81,3 @@ def _print(report, args: argparse.Namespace) -> int:
         headers = [h for c, h in zip(COLUMNS, HEADERS) if c in columns]
         sys.stdout.write(render.to_table([row], columns, headers=headers))
     return EXIT_OK
-
-
-def _progress_for(args: argparse.Namespace):
-    if args.quiet or not sys.stderr.isatty():
-        return None
-
-    def bar(iterable, total):
-        from tqdm import tqdm
-
-        return tqdm(iterable, total=total, unit="var", file=sys.stderr, leave=False)
-
-    return bar

@@ -23,6 +23,7 @@ import numpy as np
 from inspectors import paths
 from inspectors.checkpoint import VariableInfo, kind_of, open_reader
 from inspectors.errors import EXIT_DIFFERENT, MappingConflict, UnsupportedSource, VerificationFailed
+from inspectors.progress import Progress, tracked
 from inspectors.tf_loader import tensorflow
 
 EXACT, SHAPE = "exact", "shape"
@@ -322,7 +323,8 @@ def refuse_unmatched(plan: MapPlan) -> None:
 # Writing and the proof
 # ---------------------------------------------------------------------------------------
 
-def write_map(plan: MapPlan, target: Target, output: str, *, force: bool = False) -> MapResult:
+def write_map(plan: MapPlan, target: Target, output: str, *, force: bool = False,
+              progress: Progress = None) -> MapResult:
     """Write the mapped checkpoint into the directory `output`, proven to restore into TARGET."""
     from migrate.output import Staged, check_output, fsync_tree
     from migrate.rewrite import output_basename, verify_against, write_bundle, write_state_file
@@ -336,7 +338,7 @@ def write_map(plan: MapPlan, target: Target, output: str, *, force: bool = False
     basename = output_basename(source)
     with Staged(output, force=force, is_dir=True) as staged:
         prefix = os.path.join(staged.path, basename)
-        entries = write_bundle(prefix, _values(plan, reader))
+        entries = write_bundle(prefix, tracked(_values(plan, reader), len(plan.assignments), progress))
         verify_against(prefix, _values(plan, reader))
         restored = prove(target, prefix, [a.target for a in plan.assignments])
         write_state_file(staged.path, basename)

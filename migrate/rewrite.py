@@ -16,30 +16,32 @@ strings from `bytes`/`str`/object arrays (str stored as UTF-8; read back as byte
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
+import itertools
 import math
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterable
-
-import numpy as np
+from typing import Iterable, Iterator
 
 from inspectors.bundle import IndexEntry, read_v2_index
 from inspectors.checkpoint import masked_crc32c, numpy_dtype, shard_name
 from inspectors.errors import CorruptCheckpoint, VerificationFailed
+from inspectors.progress import Progress, tracked
 from inspectors.wire import read_varint
 from migrate.bundle_writer import (STRING, BundleWriter, dtype_name,  # noqa: F401
                                    encode_string_tensor, write_bundle)
+from migrate.byte_ranges import RangeMismatch, compare_ranges
 
-VERIFY_CHUNK = 8 << 20
+COPY_THREADS = 2  # copy + check on both cores of the machines we target
 
 
 def read_tensor(prefix: str, entry: IndexEntry, *, num_shards: int = 1,
                 check: bool = True) -> np.ndarray:
     """One whole tensor of a V2 bundle, numeric or string, without TensorFlow;
     its crc32c is checked unless `check` is False."""
+    import numpy as np
+
     path = shard_name(prefix, entry.shard_id, num_shards)
     with open(path, "rb") as handle:
         handle.seek(entry.offset)
@@ -63,6 +65,8 @@ def read_tensor(prefix: str, entry: IndexEntry, *, num_shards: int = 1,
 
 def decode_string_tensor(data: bytes, count: int, name: str) -> np.ndarray:
     """Inverse of the bundle's string encoding: varint lengths, 4-byte crc, bytes."""
+    import numpy as np
+
     lengths, position = [], 0
     for _ in range(count):
         length, position = read_varint(data, position)
@@ -82,6 +86,8 @@ def decode_string_tensor(data: bytes, count: int, name: str) -> np.ndarray:
 
 def same_bits(actual: np.ndarray, expected: np.ndarray) -> bool:
     """Equal dtype name, shape and bytes (strings element by element, str as UTF-8)."""
+    import numpy as np
+
     expected = np.asarray(expected)
     if dtype_name(expected) != dtype_name(actual) or actual.shape != expected.shape:
         return False
@@ -115,64 +121,22 @@ def verify_against(prefix: str, expected: Iterable[tuple[str, np.ndarray]]) -> i
 
 
 def verify_copy(prefix: str, entry: IndexEntry, *, source: IndexEntry, source_shard: str) -> None:
-    """A copied tensor equals its source range byte for byte and matches the stored crc.
-
-    Read in fixed chunks into two reused buffers: memory stays flat, the comparison
-    is a memcmp and the crc runs on the same buffer."""
-    import crc32c
-
+    """A copied tensor equals its source range byte for byte and matches the stored crc."""
     path = shard_name(prefix, entry.shard_id, 1)
     if entry.size != source.size:
         raise VerificationFailed(f"variable {entry.name!r} in {path} has {entry.size} bytes, "
                                  f"its source {source.name!r} {source.size}")
-    ours, theirs = _buffers()
-    crc, done = 0, 0
-    with open(path, "rb", buffering=0) as written, open(source_shard, "rb", buffering=0) as original:
-        written.seek(entry.offset)
-        original.seek(source.offset)
-        while done < entry.size:
-            step = min(len(ours), entry.size - done)
-            got = _read_exactly(written, ours, step)
-            if got != step or _read_exactly(original, theirs, step) != step \
-                    or _memcmp(ours, theirs, step) != 0:
-                raise VerificationFailed(f"variable {entry.name!r} in {path} differs from its "
-                                         f"source {source.name!r} in {source_shard}")
-            crc = crc32c.crc32c(memoryview(ours)[:step], crc)
-            done += step
+    try:
+        crc = compare_ranges(path, entry.offset, source_shard, source.offset, entry.size)
+    except RangeMismatch as error:
+        raise VerificationFailed(f"variable {entry.name!r} came out of the copy different from "
+                                 f"its source {source.name!r} in {source_shard} ({error})") from None
     # A string tensor's crc32c covers its lengths as uint32s, not its stored bytes.
     stored_crc = encode_string_tensor(read_tensor(prefix, entry, check=False))[1] \
         if entry.dtype == STRING else _mask(crc)
     if stored_crc != source.crc32c:
         raise VerificationFailed(f"variable {entry.name!r} copied from {source_shard} does not "
                                  f"match the source's checksum: the source data is damaged")
-
-
-_BUFFERS: list[bytearray] = []
-_LIBC = ctypes.CDLL(None)
-_LIBC.memcmp.restype = ctypes.c_int
-_LIBC.memcmp.argtypes = (ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
-
-
-def _memcmp(a: bytearray, b: bytearray, size: int) -> int:
-    """libc memcmp on the reused buffers: slicing a bytearray to compare would copy it."""
-    pointer = lambda buffer: ctypes.addressof((ctypes.c_char * len(buffer)).from_buffer(buffer))  # noqa: E731
-    return _LIBC.memcmp(pointer(a), pointer(b), size)
-
-
-def _buffers() -> tuple[bytearray, bytearray]:
-    if not _BUFFERS:
-        _BUFFERS.extend((bytearray(VERIFY_CHUNK), bytearray(VERIFY_CHUNK)))
-    return _BUFFERS[0], _BUFFERS[1]
-
-
-def _read_exactly(handle, buffer: bytearray, size: int) -> int:
-    view, done = memoryview(buffer), 0
-    while done < size:
-        got = handle.readinto(view[done:size])
-        if not got:
-            break
-        done += got
-    return done
 
 
 def _mask(crc: int) -> int:
@@ -215,8 +179,9 @@ def output_basename(source) -> str:
     return base or "model.ckpt"
 
 
-def rewrite(plan, output: str, *, force: bool = False) -> RewriteResult:
-    """Write the plan's output checkpoint into the directory `output`, verified, atomically."""
+def rewrite(plan, output: str, *, force: bool = False, progress: Progress = None) -> RewriteResult:
+    """Write the plan's output checkpoint into the directory `output`, verified, atomically;
+    `progress` (see inspectors.progress) follows the tensors as they are written."""
     from inspectors.checkpoint import open_reader
     from inspectors.paths import resolve
     from migrate.output import Staged, check_output, fsync_tree
@@ -230,8 +195,9 @@ def rewrite(plan, output: str, *, force: bool = False) -> RewriteResult:
     basename = output_basename(source)
     with Staged(output, force=force, is_dir=True) as staged:
         prefix = os.path.join(staged.path, basename)
-        copied, written = _write(plan, prefix, reader=reader, index=index, source=source)
-        _verify(plan, prefix, reader=reader, index=index, source=source, written=written)
+        copied, written = _write(plan, prefix, reader=reader, index=index, source=source,
+                                 progress=progress)
+        _verify(plan, prefix, reader=reader, index=index, written=written)
         write_state_file(staged.path, basename)
         fsync_tree(staged.path)
         staged.commit()
@@ -277,30 +243,67 @@ def _copy_source(entry, index):
     return stored
 
 
-def _write(plan, prefix: str, *, reader, index, source) -> tuple[int, dict]:
+def _write(plan, prefix: str, *, reader, index, source, progress: Progress) -> tuple[int, dict]:
+    """Copy what can be copied, each tensor checked right after its copy, on two
+    threads, while this one encodes the rest. Returns (number copied, written entries)."""
     copies, encodes = [], []
     for entry in plan.written:
         stored = _copy_source(entry, index)
         (copies if stored is not None else encodes).append((entry, stored))
     copies.sort(key=lambda pair: (pair[1].shard_id, pair[1].offset))  # sequential reads
-    with BundleWriter(prefix) as writer:
+    with BundleWriter(prefix) as writer, _Workers(COPY_THREADS) as workers:
         for entry, stored in copies:
-            writer.add_copy(entry.new, source=stored,
-                            shard_path=shard_name(source.path, stored.shard_id, index.num_shards))
-        for entry, _ in encodes:
-            writer.add_array(entry.new, materialize(entry, reader))
+            shard = shard_name(source.path, stored.shard_id, index.num_shards)
+            workers.submit(_copy_and_check, writer, writer.reserve(entry.new, source=stored),
+                           stored, shard)
+        encoded = (writer.add_array(entry.new, materialize(entry, reader)) for entry, _ in encodes)
+        for _ in tracked(itertools.chain(encoded, workers.finished()), len(plan.written), progress):
+            pass
         return len(copies), writer.finish()
 
 
-def _verify(plan, prefix: str, *, reader, index, source, written: dict) -> None:
+def _copy_and_check(writer: BundleWriter, written: IndexEntry, stored: IndexEntry,
+                    shard: str) -> None:
+    writer.copy_into(written, source=stored, shard_path=shard)
+    verify_copy(writer.prefix, written, source=stored, source_shard=shard)
+
+
+class _Workers:
+    """Threads that run tasks; `finished` re-raises the first failure. Copies are kernel
+    work and checks mostly libc memcmp and crc32c, all outside the GIL, so two
+    threads keep two cores busy."""
+
+    def __init__(self, threads: int):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tfckpt-copy")
+        self._pending = []
+
+    def __enter__(self) -> "_Workers":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, task, *args) -> None:
+        self._pending.append(self._pool.submit(task, *args))
+
+    def finished(self) -> Iterator[None]:
+        """Wait for the tasks in the order given, one step per task; the first
+        failure is raised."""
+        for future in self._pending:
+            future.result()
+            yield None
+
+
+def _verify(plan, prefix: str, *, reader, index, written: dict) -> None:
+    """The index holds exactly the planned names; encoded tensors read back equal to
+    their planned values (copies were checked as they were made)."""
     if set(read_v2_index(prefix).entries) != {e.new for e in plan.written}:
         raise VerificationFailed(f"written checkpoint {prefix} does not hold exactly the "
                                  f"planned variables")
     for entry in plan.written:
-        stored = _copy_source(entry, index)
-        if stored is not None:
-            verify_copy(prefix, written[entry.new], source=stored,
-                        source_shard=shard_name(source.path, stored.shard_id, index.num_shards))
+        if _copy_source(entry, index) is not None:
             continue
         actual = read_tensor(prefix, written[entry.new])
         if not same_bits(actual, materialize(entry, reader)):
@@ -310,6 +313,8 @@ def _verify(plan, prefix: str, *, reader, index, source, written: dict) -> None:
 
 def materialize(entry, reader) -> np.ndarray:
     """The value a plan entry writes: its source read and transformed (merge, fold, cast...)."""
+    import numpy as np
+
     ops = [t.op for t in entry.transforms]
     if "merge-slices" in ops and len(entry.sources) > 1:
         value = _assemble_slices(entry, reader)
@@ -333,6 +338,8 @@ def materialize(entry, reader) -> np.ndarray:
 
 def _assemble_slices(entry, reader) -> np.ndarray:
     """Whole tensor from keys that each hold one stored slice (their extents in the index)."""
+    import numpy as np
+
     first = reader.entry(entry.sources[0])
     out = np.zeros(first.shape, dtype=numpy_dtype(first.dtype))
     for name in entry.sources:

@@ -34,7 +34,7 @@ import json
 import os
 import zipfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -42,6 +42,7 @@ from inspectors import paths
 from inspectors.checkpoint import VariableInfo, kind_of, numpy_dtype, open_reader
 from inspectors.errors import (CorruptCheckpoint, SourceNotFound, UnsafeOutput, UnsupportedSource,
                               VerificationFailed)
+from inspectors.progress import Progress, tracked
 from migrate.output import Staged, check_output, fsync_tree
 
 FORMAT_TAG = "tfckpt-weights"
@@ -52,8 +53,6 @@ HDF5, NPZ = "hdf5", "npz"
 EXTENSIONS = {".h5": HDF5, ".hdf5": HDF5, ".npz": NPZ}
 RAW, BITS, BYTES = "raw", "bits", "bytes"
 CHECKPOINT_NAME = "model.ckpt"
-
-Progress = Callable[[Iterable, int], Iterable] | None
 
 
 @dataclass(frozen=True)
@@ -472,7 +471,7 @@ def export_weights(src: str, output: str, *, force: bool = False,
 
 def _copy(infos: list[VariableInfo], read, writer, progress: Progress, notes: list[str]) -> int:
     nbytes, lone = 0, []
-    for info in _progress(infos, progress):
+    for info in tracked(infos, len(infos), progress):
         value = read(info.name)
         if tuple(np.shape(value)) != info.shape:
             lone.append(info.name)
@@ -485,10 +484,6 @@ def _copy(infos: list[VariableInfo], read, writer, progress: Progress, notes: li
                      f"(slots of partitions, e.g. {lone[0]}); exported as stored, the declared "
                      f"shape kept in the declared_shape attribute")
     return nbytes
-
-
-def _progress(items: list, progress: Progress) -> Iterable:
-    return progress(items, len(items)) if progress else items
 
 
 def _verify(written, read_source, infos: list[VariableInfo], *, what: str) -> None:
@@ -590,7 +585,7 @@ def _import_notes(label: str, header: Header) -> list[str]:
 
 
 def _tensors(infos: list[VariableInfo], read, progress: Progress) -> Iterator[tuple[str, np.ndarray]]:
-    for info in _progress(infos, progress):
+    for info in tracked(infos, len(infos), progress):
         yield info.name, read(info.name)
 
 

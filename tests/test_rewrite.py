@@ -5,6 +5,8 @@ strings, bfloat16, damaged sources."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 
 import ml_dtypes
@@ -14,7 +16,7 @@ import pytest
 from conftest import FIXTURES
 from inspectors.bundle import read_v2_index
 from inspectors.errors import VerificationFailed
-from migrate import bundle_writer
+from migrate import bundle_writer, byte_ranges
 from migrate.rewrite import verify_against, write_bundle
 from test_rename import load, same, tree_digest
 
@@ -161,6 +163,46 @@ def test_damaged_source_fails_verification_and_leaves_no_output(tfckpt, tmp_path
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["src"]  # no temp debris
     assert tree_digest(source) == before
+
+
+def test_compare_ranges_across_windows_and_unaligned_offsets(tmp_path, monkeypatch):
+    import crc32c
+
+    monkeypatch.setattr(byte_ranges, "WINDOW", 4096 + 7)  # several windows, none page-aligned
+    rng = np.random.RandomState(1)
+    body = rng.bytes(50_000)
+    (tmp_path / "a").write_bytes(b"x" * 12_345 + body)
+    (tmp_path / "b").write_bytes(b"y" * 999 + body + b"tail")
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    assert byte_ranges.compare_ranges(a, 12_345, b, 999, len(body)) == crc32c.crc32c(body)
+    assert byte_ranges.compare_ranges(a, 0, b, 0, 0) == 0
+    for position in (0, 4095, 4103, 30_000, len(body) - 1):
+        changed = bytearray(body)
+        changed[position] ^= 0x01
+        (tmp_path / "c").write_bytes(b"z" * 999 + bytes(changed))
+        with pytest.raises(byte_ranges.RangeMismatch, match="they differ within bytes"):
+            byte_ranges.compare_ranges(a, 12_345, str(tmp_path / "c"), 999, len(body))
+    with pytest.raises(byte_ranges.RangeMismatch, match="ends before byte"):
+        byte_ranges.compare_ranges(b, 999, a, 12_345, len(body) + 4)  # `a` lacks the tail
+
+
+def test_a_copy_that_differs_from_its_source_fails_and_leaves_nothing(tfckpt, tmp_path, monkeypatch):
+    """The kernel copy is trusted for nothing: a wrong byte in the copy is caught."""
+    real_copy = bundle_writer.copy_range
+
+    def copy_then_damage(src_fd, dst_fd, offset, size, *, dst_offset):
+        real_copy(src_fd, dst_fd, offset, size, dst_offset=dst_offset)
+        os.pwrite(dst_fd, b"\x00\x01", dst_offset + size // 2)
+
+    monkeypatch.setattr(bundle_writer, "copy_range", copy_then_damage)
+    before = tree_digest(RNN10)
+    run = tfckpt("rename", str(RNN10), str(tmp_path / "out"), "--add-prefix", "x/")
+    assert run.code == 1
+    assert re.fullmatch(r"tfckpt: error: variable 'x/(\S+)' came out of the copy different from "
+                        r"its source '\1' in \S+/model\.ckpt-30\.data-00000-of-00001 \(they "
+                        r"differ within bytes 0-\d+ of \d+\)\n", run.err), run.err
+    assert list(tmp_path.iterdir()) == []
+    assert tree_digest(RNN10) == before
 
 
 def test_keras_h5_source(tfckpt, tf, tmp_path):
