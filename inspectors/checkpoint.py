@@ -17,6 +17,7 @@ from typing import Protocol
 
 
 from inspectors.bundle import BundleIndex, IndexEntry, read_index
+from inspectors.crc import masked_crc32c
 from inspectors.errors import CorruptCheckpoint, SourceNotFound, UnsupportedSource
 from inspectors.paths import Source
 
@@ -364,15 +365,6 @@ def read_raw(prefix: str, entry: IndexEntry, *, num_shards: int) -> np.ndarray:
         raise CorruptCheckpoint(f"variable {entry.name!r} in {path} holds {entry.size} bytes "
                                 f"but its shape {list(entry.shape)} needs {expected}")
     return np.frombuffer(data, dtype=dtype).reshape(entry.shape)
-
-
-def masked_crc32c(data: bytes) -> int:
-    """TensorFlow stores crc32c 'masked' (core/lib/hash/crc32c.h) so that a CRC of
-    data containing CRCs stays well distributed."""
-    import crc32c
-
-    crc = crc32c.crc32c(data)
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def numpy_dtype(dtype: str) -> np.dtype | None:

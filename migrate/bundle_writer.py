@@ -23,7 +23,8 @@ import struct
 from typing import Iterable
 
 from inspectors.bundle import DTYPES, TABLE_MAGIC, IndexEntry
-from inspectors.checkpoint import masked_crc32c, shard_name
+from inspectors.checkpoint import shard_name
+from inspectors.crc import crc32c, mask, masked_crc32c
 from inspectors.errors import MappingConflict, UnsupportedSource
 from migrate.byte_ranges import copy_range, start_writeback
 
@@ -49,7 +50,6 @@ def dtype_name(array: np.ndarray) -> str:
 
 def encode_string_tensor(array: np.ndarray) -> tuple[bytes, int]:
     """A string tensor's on-disk bytes and their masked crc32c (str encoded as UTF-8)."""
-    import crc32c
     import numpy as np
 
     items = [item if isinstance(item, bytes) else str(item).encode("utf-8")
@@ -59,16 +59,12 @@ def encode_string_tensor(array: np.ndarray) -> tuple[bytes, int]:
     for item in items:
         lengths += _varint(len(item))
         width = "<I" if len(item) <= 0xFFFFFFFF else "<Q"
-        crc = crc32c.crc32c(struct.pack(width, len(item)), crc)
-    length_crc = struct.pack("<I", _mask(crc))
-    crc = crc32c.crc32c(length_crc, crc)
+        crc = crc32c(struct.pack(width, len(item)), crc)
+    length_crc = struct.pack("<I", mask(crc))
+    crc = crc32c(length_crc, crc)
     body = b"".join(items)
-    crc = crc32c.crc32c(body, crc)
-    return bytes(lengths) + length_crc + body, _mask(crc)
-
-
-def _mask(crc: int) -> int:
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
+    crc = crc32c(body, crc)
+    return bytes(lengths) + length_crc + body, mask(crc)
 
 
 class BundleWriter:
@@ -206,9 +202,7 @@ def _block(records: list[tuple[bytes, bytes]], restart_interval: int) -> bytes:
 
 
 def _with_trailer(block: bytes) -> bytes:
-    import crc32c
-
-    return block + b"\x00" + struct.pack("<I", _mask(crc32c.crc32c(block + b"\x00")))
+    return block + b"\x00" + struct.pack("<I", mask(crc32c(block + b"\x00")))
 
 
 def _handle(offset: int, size: int) -> bytes:

@@ -13,6 +13,8 @@ import ctypes
 import mmap
 import os
 
+from inspectors.crc import crc32c
+
 COPY_CHUNK = 64 * 1024 * 1024
 WINDOW = 32 * 1024 * 1024  # mapped at once per file: bounds the resident pages we add
 SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h: start writeback of dirty pages, do not wait
@@ -61,8 +63,6 @@ def compare_ranges(first: str, first_offset: int, second: str, second_offset: in
                    size: int) -> int:
     """crc32c (unmasked) of `size` bytes that are equal in both files at those offsets;
     RangeMismatch when any byte differs or a file is too short."""
-    import crc32c
-
     crc = 0
     with open(first, "rb") as one, open(second, "rb") as two:
         for done in range(0, size, WINDOW):
@@ -71,7 +71,7 @@ def compare_ranges(first: str, first_offset: int, second: str, second_offset: in
                     _Window(two, second_offset + done, step) as b:
                 if _LIBC.memcmp(a.address, b.address, step) != 0:
                     raise RangeMismatch(f"they differ within bytes {done}-{done + step} of {size}")
-                crc = crc32c.crc32c(a.view, crc)
+                crc = crc32c(a.view, crc)
     return crc
 
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 from inspectors.bundle import IndexEntry, read_v2_index
-from inspectors.checkpoint import masked_crc32c, numpy_dtype, shard_name
+from inspectors.checkpoint import numpy_dtype, shard_name
+from inspectors.crc import mask, masked_crc32c
 from inspectors.errors import CorruptCheckpoint, VerificationFailed
 from inspectors.progress import Progress, tracked
 from inspectors.wire import read_varint
@@ -133,14 +134,10 @@ def verify_copy(prefix: str, entry: IndexEntry, *, source: IndexEntry, source_sh
                                  f"its source {source.name!r} in {source_shard} ({error})") from None
     # A string tensor's crc32c covers its lengths as uint32s, not its stored bytes.
     stored_crc = encode_string_tensor(read_tensor(prefix, entry, check=False))[1] \
-        if entry.dtype == STRING else _mask(crc)
+        if entry.dtype == STRING else mask(crc)
     if stored_crc != source.crc32c:
         raise VerificationFailed(f"variable {entry.name!r} copied from {source_shard} does not "
                                  f"match the source's checksum: the source data is damaged")
-
-
-def _mask(crc: int) -> int:
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def write_state_file(directory: str, basename: str) -> str:

@@ -15,7 +15,7 @@ import struct
 from pathlib import Path
 
 from inspectors.bundle import TABLE_MAGIC, iter_table
-from inspectors.checkpoint import masked_crc32c
+from inspectors.crc import masked_crc32c
 
 
 def _varint(value: int) -> bytes:
