@@ -47,9 +47,15 @@ def _clean(pattern: str) -> None:
             os.remove(path)
 
 
+COLD = False  # --cold: every run starts with the page cache dropped
+
+
 def run_once(argv: list[str], cleanup: str) -> tuple[float, int]:
     _clean(cleanup)
     os.sync()  # no run pays for the previous one's dirty pages
+    if COLD:
+        with open("/proc/sys/vm/drop_caches", "w") as handle:  # needs root
+            handle.write("3\n")
     return peak_rss_of(argv, ok_codes=(0,))
 
 
@@ -74,8 +80,9 @@ def run_case(root: str, total_bytes: int, rounds: int) -> None:
     write_checkpoint(prefix, variables=256, total_bytes=total_bytes)
     shards = " ".join(sorted(glob.glob(prefix + ".data-*")))  # the helper writes 4 shards
     out = os.path.join(root, "out")
+    cache = "cold page cache" if COLD else "warm page cache"
     print(f"{size} checkpoint, 256 float32 variables, every variable renamed "
-          f"(best of {rounds} rounds; SaveV2 best of 2):")
+          f"(best of {rounds} rounds; SaveV2 best of 2; {cache}):")
     fast = measure({
         "cp data files": (["sh", "-c", f"mkdir {out} && cp {shards} {out}/"], out),
         "cp data files + sync": (["sh", "-c", f"mkdir {out} && cp {shards} {out}/ && sync"], out),
@@ -97,7 +104,12 @@ def main() -> None:
     parser.add_argument("--big", action="store_true", help="also a 2 GB checkpoint")
     parser.add_argument("--dir", default=tempfile.gettempdir(), help="where to write (default /tmp)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds of cp / rename (default 5)")
+    parser.add_argument("--cold", action="store_true",
+                        help="drop the page cache before every run (root): the checkpoint is "
+                             "read from disk, as a file nobody touched lately is")
     args = parser.parse_args()
+    global COLD
+    COLD = args.cold
     root = tempfile.mkdtemp(prefix="tfckpt-bench-rename-", dir=args.dir)
     try:
         run_case(root, 1 << 30, args.rounds)
