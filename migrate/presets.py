@@ -15,6 +15,7 @@ named after the last `len(optimizer scope) + len(slot)` characters of
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -212,12 +213,53 @@ def _slots_to_keras(items: list[Item], ctx: Context) -> list[Item]:
         if re.search(r"(^|/)beta2_power(_\d+)?$", item.name):
             rename_item(item, None, origin, note="Keras Adam derives beta_2**t from iter")
         elif re.search(r"(^|/)beta1_power(_\d+)?$", item.name):
-            rename_item(item, "training/Adam/iter", origin,
-                        note=f"iter = round(log(beta1_power) / log({ADAM_BETA1})) - 1 "
-                             f"(Adam's default beta1)")
-            item.transforms.append(Transform("iterations", dtype="int64", beta1=ADAM_BETA1))
-            item.new_dtype, item.new_shape, item.action = "int64", (), DERIVED
+            _beta_power_to_iter(item, items, ctx, origin)
     return items
+
+
+def _beta_power_to_iter(item: Item, items: list[Item], ctx: Context, origin: str) -> None:
+    """Keras Adam's `iter` (updates made so far) for a TF1 `beta1_power`, which holds
+    beta1 ** (updates + 1). Counted at plan time; the note says how."""
+    power = _scalar(ctx, item.sources[0])
+    step_item = next((i for i in items if i.old == "global_step"), None)
+    step = _scalar(ctx, step_item.sources[0]) if step_item else None
+    count, note = adam_iterations(power, None if step is None else int(step))
+    if count is None:
+        rename_item(item, None, origin, note=note)
+        ctx.warnings.append(f"{origin}: {item.old}: {note}")
+        return
+    rename_item(item, "training/Adam/iter", origin, note=note)
+    item.transforms.append(Transform("iterations", dtype="int64", value=count))
+    item.new_dtype, item.new_shape, item.action = "int64", (), DERIVED
+
+
+def adam_iterations(power: float | None, step: int | None) -> tuple[int | None, str]:
+    """(updates, how they were found) from beta1_power and global_step, either may be None.
+
+    float32 beta1_power underflows to 0 after ~1000 updates at beta1 0.9, so a long-trained
+    model can only be counted by its global_step; the checkpoint does not store beta1."""
+    usable = power is not None and 1e-30 < power < 1
+    counted = round(math.log(power) / math.log(ADAM_BETA1)) - 1 if usable else None
+    if step is not None:
+        if counted == step:
+            return step, f"iter = global_step {step} = log(beta1_power) / log(0.9) - 1"
+        if usable:
+            implied = power ** (1 / (step + 1))
+            return step, (f"iter = global_step {step}; beta1_power {power:.6g} fits beta1 "
+                          f"{implied:.6g}, not Adam's default 0.9: check the Keras optimizer's beta_1")
+        return step, f"iter = global_step {step} (beta1_power {power!r} has underflowed)"
+    if usable:
+        return counted, (f"iter = log(beta1_power) / log(0.9) - 1 = {counted}, assuming Adam's "
+                         f"default beta1 0.9 (no global_step to check it against)")
+    return None, (f"beta1_power is {power!r} and there is no global_step: the number of Adam "
+                  f"updates cannot be told; dropped (Keras starts iter at 0)")
+
+
+def _scalar(ctx: Context, name: str) -> float | None:
+    try:
+        return float(ctx.reader.read(name))
+    except (TypeError, ValueError):  # not a number-like scalar
+        return None
 
 
 KERAS_SLOTS_PRESET = Preset(

@@ -87,12 +87,12 @@ class Transform:
 
     op: merge-slices (stored slices -> whole), concat (separate part_N variables
     along `axis`), add (fold: sum of the sources), cast (to `dtype`),
-    iterations (Adam's beta1 power -> Keras `iter`, with `beta1`)."""
+    iterations (Adam's beta1 power -> Keras `iter`, counted at plan time: `value`)."""
 
     op: str
     dtype: str | None = None
     axis: int | None = None
-    beta1: float | None = None
+    value: int | None = None
 
     def to_dict(self) -> dict:
         return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}

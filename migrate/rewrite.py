@@ -326,8 +326,7 @@ def materialize(entry, reader) -> np.ndarray:
         value = np.asarray(reader.read(entry.sources[0]))
     for transform in entry.transforms:
         if transform.op == "iterations":
-            steps = round(math.log(float(value)) / math.log(transform.beta1)) - 1
-            value = np.array(max(steps, 0), dtype=np.int64)
+            value = np.array(transform.value, dtype=np.int64)
         elif transform.op == "cast":
             value = np.asarray(value).astype(numpy_dtype(transform.dtype))
     return np.asarray(value)

@@ -379,6 +379,33 @@ def test_tf1_adam_slots_and_beta_powers(tfckpt, tf, tmp_path):
     assert same(got["training/Adam/dense/kernel/v"], np.full([2, 2], 3, np.float32))
 
 
+@pytest.mark.parametrize("power, step, iters, note", [
+    (0.9 ** 8, 7, 7, "iter = global_step 7 = log(beta1_power) / log(0.9) - 1"),
+    (0.9 ** 2001, 2000, 2000, "iter = global_step 2000 (beta1_power 0.0 has underflowed)"),
+    (0.5 ** 11, 10, 10, "iter = global_step 10; beta1_power 0.000488281 fits beta1 0.5, not "
+                        "Adam's default 0.9: check the Keras optimizer's beta_1"),
+    (0.9 ** 2001, None, None, "beta1_power is 0.0 and there is no global_step: the number of "
+                              "Adam updates cannot be told; dropped (Keras starts iter at 0)"),
+])
+def test_adam_iterations_from_beta1_power_and_global_step(tfckpt, tf, tmp_path, power, step, iters, note):
+    """float32 beta1_power underflows to 0 after ~1000 updates: global_step counts them then."""
+    tensors = [("dense/kernel", np.ones([2], np.float32)), ("beta1_power", np.array(power, np.float32))]
+    if step is not None:
+        tensors.append(("global_step", np.array(step, np.int64)))
+    write_bundle(str(tmp_path / "m.ckpt"), tensors)
+    plan = plan_json(tfckpt, tmp_path / "m.ckpt", "--preset", "tf1-slots-to-keras")
+    entry = next(e for e in plan["entries"] if e["old"] == "beta1_power")
+    assert entry["note"] == note
+    run = tfckpt("rename", str(tmp_path / "m.ckpt"), str(tmp_path / "out"), "--preset", "tf1-slots-to-keras")
+    assert run.code == 0, run.err
+    got = load(tf, tmp_path / "out")
+    if iters is None:
+        assert "training/Adam/iter" not in got and "beta1_power" not in got
+        assert run.err == f"tfckpt: warning: preset tf1-slots-to-keras: beta1_power: {note}\n"
+    else:
+        assert same(got["training/Adam/iter"], np.array(iters, np.int64))
+
+
 # --- merge-partitions ----------------------------------------------------------------------
 
 def test_merge_partitions_fixture_restores_into_an_unpartitioned_graph(tfckpt, tf, tmp_path):
