@@ -430,9 +430,16 @@ def check_collisions(entries: Sequence[PlanEntry]) -> None:
         if first is not None:
             rules = ", ".join(dict.fromkeys(first.by + entry.by)) or "no rule"
             raise MappingConflict(f"{first.old!r} and {entry.old!r} would both become "
-                                  f"{entry.new!r} (rules: {rules}). Change the rules so each "
-                                  f"variable gets its own name, or drop one")
+                                  f"{entry.new!r} (rules: {rules}). {_collision_advice(first, entry)}")
         seen[entry.new] = entry
+
+
+def _collision_advice(first: PlanEntry, second: PlanEntry) -> str:
+    part = re.compile(r"/part_\d+(?=/|$)")
+    if part.search(first.old) and part.sub("", first.old) == part.sub("", second.old):
+        return ("They are parts of one partitioned variable: put --preset merge-partitions "
+                "before the other rules to write it whole")
+    return "Change the rules so each variable gets its own name, or drop one"
 
 
 def closest(name: str, names: Sequence[str]) -> str:

@@ -478,3 +478,15 @@ def test_existing_output_needs_force(tfckpt, tf, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint", "model.ckpt-30.data-00000-of-00001",
                                                      "model.ckpt-30.index"]
     assert "rnn/basic_lstm_cell/kernel" in load(tf, out)
+
+
+def test_parts_of_one_partitioned_slot_colliding_point_to_merge_partitions(tfckpt):
+    run = tfckpt("rename", str(LINEAR), "--dry-run", "--preset", "tf1-slots-to-keras")
+    assert run.code == 2
+    assert run.err == ("tfckpt: error: 'linear/linear_model/city/weights/part_0/Ftrl' and "
+                       "'linear/linear_model/city/weights/part_1/Ftrl' would both become "
+                       "'training/Ftrl/linear/linear_model/city/weights/accumulator' (rules: preset "
+                       "tf1-slots-to-keras). They are parts of one partitioned variable: put "
+                       "--preset merge-partitions before the other rules to write it whole\n")
+    assert tfckpt("rename", str(LINEAR), "--dry-run", "--preset", "merge-partitions",
+                  "--preset", "tf1-slots-to-keras").code == 0
