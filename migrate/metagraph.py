@@ -57,7 +57,7 @@ def build_from_graph(source: Source, *, outputs: Mapping[str, str] | None = None
     used = _name_lone_input(feeds, used)
     _refuse_sparse(feeds, used)
     mend_ops(pruned)
-    specs = _feature_specs(feeds, used)
+    specs = _feature_specs(feeds, used, _vocabularies(graph_def, used))
     inference = _import(source, _meta_graph(meta, pruned, definitions, tables),
                         inputs=used, outputs=wanted, specs=specs, notes=notes)
     if completion:
@@ -245,7 +245,8 @@ def _refuse_sparse(feeds: list[surgery.Feed], used: dict[str, str]) -> None:
                                 f"replace; {OTHER_WAYS}")
 
 
-def _feature_specs(feeds: list[surgery.Feed], used: dict[str, str]) -> tuple[FeatureSpec, ...]:
+def _feature_specs(feeds: list[surgery.Feed], used: dict[str, str],
+                   vocabularies: dict[str, tuple[str, ...]]) -> tuple[FeatureSpec, ...]:
     tf = tensorflow()
     specs = []
     for feed in feeds:
@@ -253,9 +254,56 @@ def _feature_specs(feeds: list[surgery.Feed], used: dict[str, str]) -> tuple[Fea
             shape = feed.shape or ()
             if feed.origin in _PLACEHOLDERS and shape:
                 shape = shape[1:]  # a placeholder's own shape starts with the batch
-            specs.append(FeatureSpec(name=feed.key, dtype=tf.dtypes.as_dtype(feed.dtype).name,
-                                     shape=tuple(shape)))
+            dtype = tf.dtypes.as_dtype(feed.dtype).name
+            specs.append(FeatureSpec(name=feed.key, dtype=dtype, shape=tuple(shape),
+                                     vocabulary=vocabularies.get(feed.key, ()) if dtype == "string" else ()))
     return tuple(sorted(specs, key=lambda s: s.name))
+
+
+def _vocabularies(graph_def: Any, used: dict[str, str]) -> dict[str, tuple[str, ...]]:
+    """Feature key -> the words of the Const-initialized lookup tables its values are
+    looked up in, so that generated inputs (export's self-check, verify) reach real
+    vocabulary entries and not only the out-of-vocabulary path."""
+    nodes = {node.name: node for node in graph_def.node}
+    words_of = {}
+    for node in graph_def.node:
+        if node.op in _TABLE_INIT_OPS and len(node.input) > 1:
+            words = graph_io.const_strings(nodes.get(node_name(node.input[1])))
+            if words:
+                words_of[_through_identity(nodes, node.input[0])] = words
+    features = {node_name(tensor): key for key, tensor in used.items()}
+    found: dict[str, tuple[str, ...]] = {}
+    for node in graph_def.node:
+        if node.op in ("LookupTableFind", "LookupTableFindV2") and len(node.input) > 1:
+            words = words_of.get(_through_identity(nodes, node.input[0]))
+            key = _feature_behind(nodes, node.input[1], features) if words else None
+            if key is not None:
+                found[key] = tuple(dict.fromkeys(found.get(key, ()) + tuple(words)))
+    return found
+
+
+def _through_identity(nodes: dict[str, Any], tensor: str) -> str:
+    name = node_name(tensor)
+    while name in nodes and nodes[name].op == "Identity" and nodes[name].input:
+        name = node_name(nodes[name].input[0])
+    return name
+
+
+def _feature_behind(nodes: dict[str, Any], tensor: str, features: dict[str, str],
+                    limit: int = 256) -> str | None:
+    """The one feature whose values flow into `tensor` (None when none or several)."""
+    seen, queue, reached = set(), [node_name(tensor)], set()
+    while queue and len(seen) < limit:
+        name = queue.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in features:
+            reached.add(features[name])
+            continue
+        if name in nodes:
+            queue.extend(node_name(i) for i in graph_io.data_inputs(nodes[name]))
+    return reached.pop() if len(reached) == 1 else None
 
 
 # --- outputs -----------------------------------------------------------------

@@ -40,6 +40,26 @@ def test_canned_estimators_reproduce_their_predictions(case, tf):
     predicts_recorded(case, inference)
 
 
+@pytest.mark.parametrize("case", ["linear-classifier", "wide-deep"])
+def test_vocabulary_columns_carry_their_words_for_generated_inputs(case, tf):
+    """Generated inputs (export's self-check, verify) must reach real vocabulary entries."""
+    import json
+
+    from migrate.inputs import OOV_WORD, generate
+
+    spec = json.loads((FIXTURES / case / "case.json").read_text())["feature_spec"]
+    inference = build(FIXTURES / case / "model_dir")
+    try:
+        features = {s.name: s for s in inference.features}
+        assert features["color"].vocabulary == tuple(spec["color"]["vocabulary_list"])
+        assert features["city"].vocabulary == ()  # hashed: no table to read words from
+        words = set(generate(inference.features)["color"].reshape(-1).tolist())
+        assert {OOV_WORD.encode()} < words <= {w.encode() for w in spec["color"]["vocabulary_list"]} | {
+            OOV_WORD.encode()}
+    finally:
+        inference.close()
+
+
 def test_dropout_and_batch_norm_switched_to_inference(tf):
     inference = build(FIXTURES / "dnn-classifier-v2" / "model_dir")
     assert "dropout switched off (2 dropout op(s) bypassed)" in inference.notes
