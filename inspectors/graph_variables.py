@@ -126,13 +126,13 @@ def _keys_from_saver(nodes: dict[str, Any], scope: str) -> list[tuple[str, str |
     saved = []
     for op in save_ops:
         tensors = data_inputs(op)
-        names = const_strings(_through_identity(nodes, tensors[1])) if len(tensors) > 1 else []
+        names = const_strings(through_identity(nodes, tensors[1])) if len(tensors) > 1 else []
         saved += [(key, _variable_behind(nodes, tensor))
                   for key, tensor in zip(names, tensors[SAVE_OPS[op.op]:])]
     return saved
 
 
-def _through_identity(nodes: dict[str, Any], tensor: str) -> Any | None:
+def through_identity(nodes: dict[str, Any], tensor: str) -> Any | None:
     node = nodes.get(node_name(tensor))
     for _ in range(8):
         if node is None or node.op != "Identity" or not node.input:

@@ -21,7 +21,7 @@ from inspectors.checkpoint import open_reader
 from inspectors.errors import CorruptCheckpoint, UnsupportedSource
 from inspectors.graph_io import node_name
 from inspectors.graph_roles import output_candidates
-from inspectors.graph_variables import VARIABLE_OPS
+from inspectors.graph_variables import VARIABLE_OPS, through_identity
 from inspectors.paths import Source
 from inspectors.tf_loader import tensorflow
 from migrate import graph_surgery as surgery
@@ -264,46 +264,27 @@ def _vocabularies(graph_def: Any, used: dict[str, str]) -> dict[str, tuple[str, 
     """Feature key -> the words of the Const-initialized lookup tables its values are
     looked up in, so that generated inputs (export's self-check, verify) reach real
     vocabulary entries and not only the out-of-vocabulary path."""
-    nodes = {node.name: node for node in graph_def.node}
+    nodes = surgery.nodes_of(graph_def)
     words_of = {}
     for node in graph_def.node:
         if node.op in _TABLE_INIT_OPS and len(node.input) > 1:
             words = graph_io.const_strings(nodes.get(node_name(node.input[1])))
-            if words:
-                words_of[_through_identity(nodes, node.input[0])] = words
+            table = through_identity(nodes, node.input[0])
+            if words and table is not None:
+                words_of[table.name] = words
     features = {node_name(tensor): key for key, tensor in used.items()}
     found: dict[str, tuple[str, ...]] = {}
     for node in graph_def.node:
-        if node.op in ("LookupTableFind", "LookupTableFindV2") and len(node.input) > 1:
-            words = words_of.get(_through_identity(nodes, node.input[0]))
-            key = _feature_behind(nodes, node.input[1], features) if words else None
-            if key is not None:
-                found[key] = tuple(dict.fromkeys(found.get(key, ()) + tuple(words)))
+        if node.op not in ("LookupTableFind", "LookupTableFindV2") or len(node.input) < 2:
+            continue
+        table = through_identity(nodes, node.input[0])
+        words = words_of.get(table.name) if table is not None else None
+        reached = {features[name] for name in surgery.ancestors(nodes, [node.input[1]], control=False)
+                   if name in features} if words else set()
+        if len(reached) == 1:  # the one feature whose values are looked up here
+            key = reached.pop()
+            found[key] = tuple(dict.fromkeys(found.get(key, ()) + tuple(words)))
     return found
-
-
-def _through_identity(nodes: dict[str, Any], tensor: str) -> str:
-    name = node_name(tensor)
-    while name in nodes and nodes[name].op == "Identity" and nodes[name].input:
-        name = node_name(nodes[name].input[0])
-    return name
-
-
-def _feature_behind(nodes: dict[str, Any], tensor: str, features: dict[str, str],
-                    limit: int = 256) -> str | None:
-    """The one feature whose values flow into `tensor` (None when none or several)."""
-    seen, queue, reached = set(), [node_name(tensor)], set()
-    while queue and len(seen) < limit:
-        name = queue.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        if name in features:
-            reached.add(features[name])
-            continue
-        if name in nodes:
-            queue.extend(node_name(i) for i in graph_io.data_inputs(nodes[name]))
-    return reached.pop() if len(reached) == 1 else None
 
 
 # --- outputs -----------------------------------------------------------------
@@ -440,7 +421,7 @@ def _variable_defs(graph_def: Any, meta: Any | None, variables: set[str]) -> lis
 def _saved_slices(graph_def: Any) -> dict[str, tuple[str, str]]:
     """Variable node -> (checkpoint key, slice spec) from the Saver's save op."""
     from inspectors.graph_io import const_strings, data_inputs
-    from inspectors.graph_variables import SAVE_OPS, _through_identity, _variable_behind
+    from inspectors.graph_variables import SAVE_OPS, _variable_behind
 
     nodes = surgery.nodes_of(graph_def)
     found = {}
@@ -448,8 +429,8 @@ def _saved_slices(graph_def: Any) -> dict[str, tuple[str, str]]:
         if op.op not in SAVE_OPS or len(data_inputs(op)) < 3:
             continue
         tensors = data_inputs(op)
-        keys = const_strings(_through_identity(nodes, tensors[1]))
-        specs = const_strings(_through_identity(nodes, tensors[2])) if op.op != "Save" else []
+        keys = const_strings(through_identity(nodes, tensors[1]))
+        specs = const_strings(through_identity(nodes, tensors[2])) if op.op != "Save" else []
         for index, tensor in enumerate(tensors[SAVE_OPS[op.op]:]):
             variable = _variable_behind(nodes, tensor)
             if variable and index < len(keys):
