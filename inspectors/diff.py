@@ -18,8 +18,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from inspectors.checkpoint import Reader, VariableInfo, open_reader
-from inspectors.paths import Source, resolve
+from inspectors.formats.checkpoint import Reader, VariableInfo, open_reader
+from inspectors.sources.paths import Source, resolve
 from inspectors.progress import Progress, tracked
 from inspectors.values import sum_of_products
 

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from inspectors.checkpoint import OPTIMIZER, VariableInfo
+from inspectors.formats.checkpoint import OPTIMIZER, VariableInfo
 
 CONTRIB, V1, V2 = "tf.contrib.learn", "tf.estimator v1", "tf.estimator v2"
 CLASSIFIER, REGRESSOR = "classifier", "regressor"

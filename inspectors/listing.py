@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from inspectors.checkpoint import BOOKKEEPING, VariableInfo, open_reader
+from inspectors.formats.checkpoint import BOOKKEEPING, VariableInfo, open_reader
 from inspectors.errors import TfckptError
-from inspectors.paths import Source, resolve
+from inspectors.sources.paths import Source, resolve
 
 GLOBAL_STEP_NAMES = ("global_step", "global_step/.ATTRIBUTES/VARIABLE_VALUE")
 

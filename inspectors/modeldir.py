@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from inspectors import paths
+from inspectors.sources import paths
 from inspectors.errors import CorruptCheckpoint, SourceNotFound, TfckptError, UnsupportedSource
 
 EVENTS_PREFIX = "events.out.tfevents."
@@ -396,7 +396,7 @@ def _with_steps(directory: str, checkpoints: tuple[Checkpoint, ...]) -> tuple[Ch
 
 
 def _global_step(directory: str, checkpoint: Checkpoint) -> int | None:
-    from inspectors.checkpoint import open_reader
+    from inspectors.formats.checkpoint import open_reader
 
     source = _source(directory, checkpoint.prefix, checkpoint.format, None)
     try:
@@ -487,7 +487,7 @@ def load_graph(path: str):
 def _recognize(directory: str, latest: paths.Found | None, graph_def):
     """(Estimator or None, Problem or None) from the latest checkpoint's variables."""
     from inspectors import estimator
-    from inspectors.checkpoint import open_reader
+    from inspectors.formats.checkpoint import open_reader
 
     if latest is None:
         return None, None

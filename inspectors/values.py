@@ -14,8 +14,8 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from inspectors import names as names_lib
-from inspectors.checkpoint import Reader, VariableInfo, open_reader
-from inspectors.paths import Source, resolve
+from inspectors.formats.checkpoint import Reader, VariableInfo, open_reader
+from inspectors.sources.paths import Source, resolve
 
 CHUNK = 1 << 18  # elements per chunk: 2 MB of float64, small enough to stay in cache
 

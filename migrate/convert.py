@@ -10,13 +10,16 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from inspectors import paths
+from inspectors.sources import paths
 from inspectors.errors import TfckptError, VerificationFailed
-from migrate import export as export_module
-from migrate import freeze as freeze_module
-from migrate import output, rebuild, verify
-from migrate.inference import InferenceGraph
-from migrate.predictors import FrozenGraphPredictor, GraphPredictor, Options, SavedModelPredictor
+from migrate.targets import saved_model as export_module
+from migrate.targets import frozen as freeze_module
+from migrate.write import staged as output
+from migrate.rebuild import choose as rebuild
+from migrate import verify
+from migrate.rebuild.inference import InferenceGraph
+from migrate.predictors import FrozenGraphPredictor, GraphPredictor, SavedModelPredictor
+from migrate.rebuild.options import Options
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from migrate import inputs as inputs_module
-from migrate.inputs import BadInput
-from migrate.predictors import Options, open_predictor
+from migrate.rebuild import inputs as inputs_module
+from migrate.rebuild.inputs import BadInput
+from migrate.rebuild.options import Options
+from migrate.predictors import open_predictor
 
 
 @dataclass(frozen=True)

@@ -9,18 +9,16 @@ into an `InferenceGraph` by one of the ways), a SavedModel (loaded with TF 2.21'
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
 import numpy as np
 
 from inspectors.errors import SourceNotFound, UnsupportedSource
-from migrate.inputs import BadInput
+from migrate.rebuild.inputs import BadInput
 from inspectors.tf_loader import tensorflow
-from migrate.inference import FeatureSpec, InferenceGraph, batch_shaped
+from migrate.rebuild.inference import INIT_TABLES, SERVING_DEFAULT, FeatureSpec, InferenceGraph, batch_shaped
+from migrate.rebuild.options import Options
 
-SERVING_DEFAULT = "serving_default"
-INIT_TABLES = "init_all_tables"
 # Ops that end a graph without being a result.
 _NOT_RESULTS = {"NoOp", "Assert", "Print", "PrintV2", "Save", "SaveV2", "SaveSlices",
                 "Restore", "RestoreV2", "Assign", "AssignVariableOp", "InitializeTableV2",
@@ -40,19 +38,6 @@ class Predictor(Protocol):
     def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 
     def close(self) -> None: ...
-
-
-@dataclass
-class Options:
-    """How to rebuild a checkpoint: the way, and the facts the user supplies."""
-
-    via: str | None = None
-    outputs: dict[str, str] | None = None
-    features: tuple[FeatureSpec, ...] | None = None
-    model_fn: str | None = None
-    params: dict = field(default_factory=dict)
-    signature: str = SERVING_DEFAULT
-    allow_risky_ops: bool = False
 
 
 def kind_of_artifact(given: str) -> str:
@@ -86,7 +71,7 @@ def open_predictor(given: str, options: Options | None = None) -> Predictor:
     if kind == "frozen-graph":
         return FrozenGraphPredictor(given, outputs=options.outputs,
                                     allow_risky_ops=options.allow_risky_ops)
-    from migrate import rebuild
+    from migrate.rebuild import choose as rebuild
 
     return GraphPredictor(rebuild.rebuild(given, options), description=given)
 
@@ -159,14 +144,16 @@ class FrozenGraphPredictor:
 
     def __init__(self, path: str, *, outputs: Mapping[str, str] | None = None,
                  allow_risky_ops: bool = False):
-        from inspectors import graph_io
+        from inspectors.graphs import io as graph_io
 
         tf = tensorflow()
         self.description = path
         self.notes: list[str] = []
         loaded = graph_io.load(path)
         graph_def = loaded.units[0].graph_def
-        refuse_risky(graph_def, allow=allow_risky_ops, where=path)
+        from migrate import safety
+
+        safety.refuse_risky_ops(graph_def, allow=allow_risky_ops, where=path)
         self.graph = tf.Graph()
         with self.graph.as_default():
             try:
@@ -275,13 +262,6 @@ def _sinks(graph_def: Any) -> list[str]:
     used = {name.lstrip("^").split(":")[0] for node in graph_def.node for name in node.input}
     return sorted(node.name for node in graph_def.node
                   if node.name not in used and node.op not in _NOT_RESULTS)
-
-
-def refuse_risky(graph_def: Any, *, allow: bool, where: str) -> None:
-    """Refuse a graph with file, Python or shell-like ops before we run it."""
-    from migrate import safety
-
-    safety.refuse_risky_ops(graph_def, allow=allow, where=where)
 
 
 def _feature_of(name: str, spec: Any) -> FeatureSpec:

@@ -20,10 +20,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from inspectors import graph as graph_report
+from inspectors.graphs import report as graph_report
 from inspectors.errors import TfckptError
-from inspectors.graph_io import node_name
-from inspectors.graph_variables import saver_scope
+from inspectors.graphs.io import node_name
+from inspectors.graphs.variables import saver_scope
 
 ALLOW_FLAG = "--allow-risky-ops"
 SHOWN = 5  # risky ops named in the one-line message; the exception holds them all

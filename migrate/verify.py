@@ -15,8 +15,8 @@ from typing import Mapping
 import numpy as np
 
 from inspectors.errors import TfckptError
-from migrate import inputs as inputs_module
-from migrate.inference import FeatureSpec
+from migrate.rebuild import inputs as inputs_module
+from migrate.rebuild.inference import FeatureSpec
 from migrate.predictors import Predictor, RecordedPredictions
 
 DEFAULT_ATOL = 1e-5

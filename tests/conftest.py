@@ -42,7 +42,7 @@ def only_line(text: str) -> str:
 @pytest.fixture
 def tfckpt(capsys):
     """Call `tfckpt ARGS...` in-process; returns code, stdout and stderr."""
-    from migrate.cli import main
+    from migrate.cli.main import main
 
     def run(*argv: str) -> Run:
         capsys.readouterr()

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REAL_WORLD
 from fixture_cases import case_dir, load_case, load_predictions, split_predictions
-from inspectors import paths
+from inspectors.sources import paths
 from inspectors.errors import UnsupportedSource
 
 CANNED_CASES = ["dnn-classifier-v1", "dnn-classifier-v2", "dnn-regressor", "linear-classifier",
@@ -19,7 +19,7 @@ CANNED_CASES = ["dnn-classifier-v1", "dnn-classifier-v2", "dnn-regressor", "line
 
 
 def _canned():
-    from migrate import canned
+    from migrate.rebuild import canned
 
     return canned
 
@@ -88,7 +88,7 @@ def test_partitioned_linear_weights_are_joined_into_one_variable(tf):
     source = paths.resolve(str(case_dir("linear-classifier") / "model_dir"))
     graph = _canned().build_canned(source)
     try:
-        from inspectors.checkpoint import open_reader
+        from inspectors.formats.checkpoint import open_reader
 
         with graph.graph.as_default():
             color = next(v for v in tf.compat.v1.global_variables()
@@ -112,7 +112,7 @@ def test_linear_model_without_graph_takes_columns_from_the_feature_spec(tf, tmp_
     record says it; the feature spec gives the columns' kinds and vocabularies."""
     import dataclasses
 
-    from inspectors.checkpoint import open_reader
+    from inspectors.formats.checkpoint import open_reader
     from inspectors.estimator import recognize
 
     source = _without_graph(tmp_path, "linear-classifier")
@@ -178,7 +178,7 @@ def test_feature_specs_for_lists_raw_keys(tf):
 def _run_original(tf, graph_file, checkpoint: str, fetch: str, feeds: dict) -> np.ndarray:
     """Run the original graph's `fetch` with the checkpoint's values fed at every
     variable's read and the inputs fed where the feature columns took them."""
-    from inspectors.checkpoint import open_reader
+    from inspectors.formats.checkpoint import open_reader
     from inspectors.modeldir import load_graph
 
     graph_def, _ = load_graph(str(graph_file))
@@ -280,7 +280,7 @@ def test_undecidable_head_without_graph_is_refused(tf, tmp_path):
 def test_missing_linear_column_facts_name_the_columns(tf, tmp_path):
     import dataclasses
 
-    from inspectors.checkpoint import open_reader
+    from inspectors.formats.checkpoint import open_reader
     from inspectors.estimator import recognize
 
     source = _without_graph(tmp_path, "linear-classifier")
@@ -295,7 +295,7 @@ def test_missing_linear_column_facts_name_the_columns(tf, tmp_path):
 
 
 def test_features_that_do_not_fill_the_dnn_input_are_refused(tf):
-    from migrate.inference import FeatureSpec
+    from migrate.rebuild.inference import FeatureSpec
 
     wrong = (FeatureSpec("petal_length", "float32", (1,)), FeatureSpec("petal_width", "float32", (2,)))
     with pytest.raises(UnsupportedSource) as error:

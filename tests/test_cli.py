@@ -10,11 +10,11 @@ import pytest
 
 from conftest import REPO
 from inspectors import __version__, errors
-from migrate import cli
+from migrate.cli import main as cli
 
 NO_TF_CHECK = """
 import sys
-from migrate.cli import main
+from migrate.cli.main import main
 try:
     code = main(sys.argv[1:])
 except SystemExit as exit_:

@@ -133,7 +133,7 @@ def test_export_refuses_existing_output_and_replaces_it_with_force(tfckpt, tmp_p
 
 def test_export_that_fails_verification_keeps_nothing(tfckpt, tmp_path, monkeypatch):
     """A SavedModel that predicts differently (here: the writer is sabotaged) is not kept."""
-    from migrate import export as export_module
+    from migrate.targets import saved_model as export_module
 
     real = export_module.write_saved_model
 

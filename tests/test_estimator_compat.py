@@ -13,9 +13,9 @@ import pytest
 from conftest import FIXTURES
 from fixture_cases import GENERATOR, assert_same_outputs, load_case, load_predictions, split_predictions
 from inspectors.errors import EXIT_BAD_INPUT, MappingConflict, SourceNotFound, UnsupportedSource
-from inspectors.paths import resolve
-from migrate import estimator_compat as compat
-from migrate.inference import FeatureSpec
+from inspectors.sources.paths import resolve
+from migrate.rebuild import model_fn as compat
+from migrate.rebuild.inference import FeatureSpec
 
 CASES = {"custom-linear-regression": "linear_regression_model_fn",
          "custom-softmax-classifier": "softmax_classifier_model_fn"}
@@ -145,7 +145,7 @@ def test_stand_ins_do_not_leak(tf, tmp_path):
 
 
 def test_global_step_missing_from_the_checkpoint_is_initialized(tf, tmp_path):
-    from migrate.rewrite import write_bundle
+    from migrate.write.rewrite import write_bundle
 
     source = resolve(str(FIXTURES / "custom-linear-regression" / "model_dir"))
     reader = tf.train.load_checkpoint(source.path)
@@ -288,7 +288,7 @@ def test_feature_spec_to_dict_round_trips_through_json():
 
 
 def test_rename_presets_restore_old_names(tf, tmp_path):
-    from migrate.rewrite import write_bundle
+    from migrate.write.rewrite import write_bundle
 
     source = resolve(str(FIXTURES / "custom-softmax-classifier" / "model_dir"))
     reader = tf.train.load_checkpoint(source.path)

@@ -11,8 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-from migrate import export, freeze, inputs, verify
-from migrate.inference import FeatureSpec, InferenceGraph
+from migrate.targets import saved_model as export, frozen as freeze
+from migrate.rebuild import inputs
+from migrate import verify
+from migrate.rebuild.inference import FeatureSpec, InferenceGraph
 from migrate.predictors import FrozenGraphPredictor, GraphPredictor, SavedModelPredictor
 
 VOCABULARY = ("red", "green", "blue")

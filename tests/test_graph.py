@@ -217,7 +217,7 @@ def test_bad_checkpoint_option_is_an_error(tfckpt):
 
 
 def test_producer_estimates():
-    from inspectors.graph import producer_estimate, written_by
+    from inspectors.graphs.report import producer_estimate, written_by
 
     assert producer_estimate(24) == "approximately TF 1.4 (producer 24)"
     assert producer_estimate(38) == "approximately TF 1.14 (producer 38)"
@@ -270,7 +270,7 @@ def test_top_limits_outputs(tfckpt):
 def test_meta_graph_named_pb_and_text_graph_named_pb(tfckpt, tmp_path):
     from google.protobuf import text_format
 
-    from inspectors import graph_io
+    from inspectors.graphs import io as graph_io
 
     renamed = tmp_path / "renamed.pb"
     shutil.copy(HALF_PLUS_TWO_V2, renamed)
@@ -388,7 +388,7 @@ def test_directory_without_a_graph(tfckpt, tmp_path):
 
 
 def test_missing_file_answers_without_importing_tensorflow(tmp_path):
-    script = ("import sys\nfrom migrate.cli import main\ncode = main(sys.argv[1:])\n"
+    script = ("import sys\nfrom migrate.cli.main import main\ncode = main(sys.argv[1:])\n"
               "print('TF' if 'tensorflow' in sys.modules else 'NO_TF', file=sys.stderr)\n"
               "sys.exit(code)\n")
     result = subprocess.run([sys.executable, "-c", script, "graph", str(tmp_path / "x.meta")],
@@ -400,7 +400,7 @@ def test_missing_file_answers_without_importing_tensorflow(tmp_path):
 # --- fallbacks when the graph has no save op ---------------------------------
 
 def _without_saver(path):
-    from inspectors import graph_io
+    from inspectors.graphs import io as graph_io
 
     unit = graph_io.load(str(path)).units[0]
     kept = [node for node in unit.graph_def.node if not node.name.startswith("save/")]
@@ -410,7 +410,7 @@ def _without_saver(path):
 
 
 def test_keys_from_variables_collection_use_the_full_partitioned_name():
-    from inspectors import graph_variables
+    from inspectors.graphs import variables as graph_variables
 
     unit = _without_saver(IRIS / "model.ckpt-2000.meta")
     expected = graph_variables.expected_keys(unit.graph_def, unit.meta)
@@ -420,7 +420,7 @@ def test_keys_from_variables_collection_use_the_full_partitioned_name():
 
 
 def test_keys_from_variable_nodes_strip_the_part_suffix():
-    from inspectors import graph_variables
+    from inspectors.graphs import variables as graph_variables
 
     unit = _without_saver(IRIS / "graph.pbtxt")
     expected = graph_variables.expected_keys(unit.graph_def, unit.meta)

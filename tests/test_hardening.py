@@ -260,7 +260,7 @@ def test_h5_damaged_symbol_table(tfckpt, tmp_path):
 def test_h5_whose_structure_makes_libhdf5_loop(tfckpt, tmp_path, monkeypatch):
     """Zeroed bytes the fuzz suite found (zero-h5) send libhdf5 into an endless loop
     reading layer_names; the walk runs in a child that is stopped at the deadline."""
-    from inspectors import keras_h5
+    from inspectors.formats import keras_h5
 
     monkeypatch.setattr(keras_h5, "STRUCTURE_TIMEOUT", 2.0)
     path = tmp_path / "weights.h5"

@@ -72,8 +72,8 @@ def _same_values(expected, actual, names: dict[str, str]) -> None:
 
 def _verifier(job: Job, source: Path, tfckpt) -> Callable[[Path], None]:
     """How to prove an output complete: re-read it against the source."""
-    from inspectors.checkpoint import open_reader
-    from inspectors.paths import resolve
+    from inspectors.formats.checkpoint import open_reader
+    from inspectors.sources.paths import resolve
 
     original = open_reader(resolve(str(source)))
     names = [v.name for v in original.variables()]
@@ -84,7 +84,7 @@ def _verifier(job: Job, source: Path, tfckpt) -> Callable[[Path], None]:
             _same_values(original, renamed, {n: "new/" + n for n in names})
     elif job.command == "export-weights":
         def verify(output: Path) -> None:
-            from migrate.weights import WeightsFileReader
+            from migrate.write.weights import WeightsFileReader
 
             written = WeightsFileReader(str(output))
             assert sorted(v.name for v in written.variables()) == sorted(names)

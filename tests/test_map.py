@@ -164,9 +164,9 @@ def model_fn(features, labels, mode, params):
 
 
 def test_onto_a_model_fn_then_it_predicts_the_recorded_values(tfckpt, tf, tmp_path):
-    from inspectors.paths import resolve
-    from migrate import estimator_compat
-    from migrate.rewrite import write_bundle
+    from inspectors.sources.paths import resolve
+    from migrate.rebuild import model_fn as estimator_compat
+    from migrate.write.rewrite import write_bundle
 
     # the softmax classifier saved under contrib.layers names (weights / biases)
     source = tf.train.load_checkpoint(str(FIXTURES / "custom-softmax-classifier" / "model_dir"

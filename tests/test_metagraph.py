@@ -9,10 +9,11 @@ import pytest
 
 from conftest import FIXTURES, REAL_WORLD
 from fixture_cases import assert_same_outputs, load_predictions, split_predictions
-from inspectors import graph_io, paths
+from inspectors.graphs import io as graph_io
+from inspectors.sources import paths
 from inspectors.errors import UnsupportedSource
-from migrate import graph_surgery, metagraph
-from migrate.inference import META_GRAPH, FeatureSpec
+from migrate.rebuild import surgery as graph_surgery, metagraph
+from migrate.rebuild.inference import META_GRAPH, FeatureSpec
 
 CANNED = ["dnn-classifier-v1", "dnn-classifier-v2", "dnn-regressor", "linear-classifier",
           "wide-deep"]
@@ -45,7 +46,7 @@ def test_vocabulary_columns_carry_their_words_for_generated_inputs(case, tf):
     """Generated inputs (export's self-check, verify) must reach real vocabulary entries."""
     import json
 
-    from migrate.inputs import OOV_WORD, generate
+    from migrate.rebuild.inputs import OOV_WORD, generate
 
     spec = json.loads((FIXTURES / case / "case.json").read_text())["feature_spec"]
     inference = build(FIXTURES / case / "model_dir")

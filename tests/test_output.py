@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from inspectors.errors import OutputExists, UnsafeOutput
-from migrate.output import TEMP_MARK, Staged, check_output, clean_stale
+from migrate.write.staged import TEMP_MARK, Staged, check_output, clean_stale
 
 
 def test_output_inside_input_is_refused(tmp_path):

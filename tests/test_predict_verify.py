@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from migrate import export, freeze
+from migrate.targets import saved_model as export, frozen as freeze
 from migrate.predictors import fixed_width
 from tests.test_export import small_classifier
 
@@ -89,7 +89,7 @@ def test_verify_different_models_fails_with_exit_1(tfckpt, artifacts):
 
 
 def _class_id_flips(root) -> int:
-    from migrate import inputs
+    from migrate.rebuild import inputs
     from migrate.predictors import SavedModelPredictor
 
     a, b = SavedModelPredictor(str(root / "sm")), SavedModelPredictor(str(root / "other"))

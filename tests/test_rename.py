@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, REAL_WORLD
-from migrate.presets import PRESETS
-from migrate.rewrite import write_bundle
+from migrate.names.presets import PRESETS
+from migrate.write.rewrite import write_bundle
 
 RNN = FIXTURES / "rnn-tf1.0-names"
 CONTRIB = FIXTURES / "contrib-learn-names" / "model_dir"

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES
-from inspectors.bundle import read_v2_index
+from inspectors.formats.bundle import read_v2_index
 from inspectors.errors import VerificationFailed
-from migrate import bundle_writer, byte_ranges
-from migrate.rewrite import verify_against, write_bundle
+from migrate.write import bundle_writer, byte_ranges
+from migrate.write.rewrite import verify_against, write_bundle
 from test_rename import load, same, tree_digest
 
 SAVER_V1 = FIXTURES / "saver-v1"

@@ -144,7 +144,7 @@ def test_tf_graph_with_py_function(tf):
 
 
 def test_real_estimator_graph_hides_pyfunc_in_dataset_functions(tf):
-    from inspectors import graph_io
+    from inspectors.graphs import io as graph_io
 
     [unit] = graph_io.load(str(LINEAR_META)).units
     with pytest.raises(RiskyOpsRefused) as caught:
@@ -154,7 +154,7 @@ def test_real_estimator_graph_hides_pyfunc_in_dataset_functions(tf):
 
 
 def test_real_saved_model_is_clean(tf):
-    from inspectors import graph_io
+    from inspectors.graphs import io as graph_io
 
     loaded = graph_io.load(str(SAVED_MODEL))
     assert all(refuse_risky_ops(u.meta, allow=False, where="sm") == [] for u in loaded.units)

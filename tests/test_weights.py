@@ -50,7 +50,7 @@ def bits_equal(a, b) -> bool:
 
 def lone_slice(tf, prefix: str, name: str, shape: list[int]):
     """The one stored slice of a slot TF 1.x saved with its whole variable's shape."""
-    from inspectors.bundle import read_index
+    from inspectors.formats.bundle import read_index
 
     entry = read_index("V2", prefix).entries[name]
     extents = entry.slices[0].extents
@@ -79,7 +79,7 @@ def assert_same_checkpoint(tf, source_prefix: str, copy_prefix: str) -> None:
 
 
 def tf_prefix(tf, given: str) -> str:
-    from inspectors.paths import resolve
+    from inspectors.sources.paths import resolve
 
     return resolve(given).path
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from inspectors.paths import TABLE_MAGIC, is_table
+from inspectors.sources.paths import TABLE_MAGIC, is_table
 
 from fuzz import tables
 
@@ -333,7 +333,7 @@ def huge_const(path: Path, rng: random.Random) -> str:
     """A string Const (a Saver's tensor_names, a vocabulary) that declares 2**40 elements."""
     from google.protobuf import text_format
 
-    from inspectors import graph_io
+    from inspectors.graphs import io as graph_io
 
     try:
         loaded = graph_io.load(str(path))
@@ -355,7 +355,7 @@ def huge_const(path: Path, rng: random.Random) -> str:
 
 
 def _top_message(loaded):
-    from inspectors.graph_io import META_GRAPH, SAVED_MODEL
+    from inspectors.graphs.io import META_GRAPH, SAVED_MODEL
 
     unit = loaded.units[0]
     if loaded.format == SAVED_MODEL:

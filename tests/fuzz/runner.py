@@ -152,7 +152,7 @@ def _alarm(signum, frame):
 
 def call_main(argv: list[str], timeout: float) -> tuple[object, str, str, str | None]:
     """Run `tfckpt argv` in this process: (exit code, stdout, stderr, escaped traceback)."""
-    from migrate.cli import main
+    from migrate.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     escaped = None

@@ -14,8 +14,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from inspectors.bundle import TABLE_MAGIC, iter_table
-from inspectors.crc import masked_crc32c
+from inspectors.formats.bundle import TABLE_MAGIC, iter_table
+from inspectors.formats.crc import masked_crc32c
 
 
 def _varint(value: int) -> bytes:
