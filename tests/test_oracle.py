@@ -130,6 +130,42 @@ def test_each_oracle_is_described_completely(name, which):
 
 # --- inputs -------------------------------------------------------------------------------
 
+def _graph_nodes(path) -> dict:
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    meta = meta_graph_pb2.MetaGraphDef.FromString(path.read_bytes())
+    return {node.name: node for node in meta.graph_def.node}
+
+
+def _reads(node, tensor: str) -> bool:
+    return any(i == tensor or (i + ":0" == tensor) for i in node.input)
+
+
+NAMED = [name for name in WITH_ORACLE if CASES[name]["oracle"]["artifact"] == "meta-graph"
+         and len(CASES[name]["oracle"]["inputs"]) > 1]
+
+
+@pytest.mark.parametrize("name", NAMED)
+def test_input_names_follow_from_the_nodes_that_read_them(name):
+    """Where a graph has several inputs, each name is proven by the graph (a chain of nodes
+    from the replaced tensor to a node whose scope or inputs carry the name) or by the
+    test that `named_by` names; a swapped mapping fails here."""
+    spec = CASES[name]["oracle"]
+    nodes = _graph_nodes(oracle.case_dir(name) / spec["graph"])
+    for item in spec["inputs"]:
+        if "named_by" in item:
+            assert "read_by" not in item and item["named_by"]
+            continue
+        tensor = item["tensor"]
+        for reader in item["read_by"]:
+            assert _reads(nodes[reader], tensor), (item["name"], reader, tensor)
+            tensor = reader + ":0"
+        last = nodes[item["read_by"][-1]]
+        parts = set(re.split("[/:]", "/".join([last.name, *last.input])))
+        assert item["name"] in parts or any(p.startswith(item["name"] + "_") for p in parts), \
+            (item["name"], last.name)
+
+
 @pytest.mark.parametrize("name,which", ORACLES, ids=ORACLE_IDS)
 def test_reference_inputs_are_reproducible_typed_and_in_range(name, which):
     spec = oracle.oracle_spec(name, which)
@@ -373,7 +409,6 @@ def test_each_bypass_and_keep_prob_feed_is_what_stops_dropout(name):
 FIXED = [name for name in WITH_ORACLE if CASES[name]["oracle"].get("fixed_batch")]
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", FIXED)
 def test_each_fixed_batch_is_one_the_graph_needs(name):
     """With its batch left free, the original graph refuses one row more than its batch."""
