@@ -151,7 +151,7 @@ def _chunks(feeds: dict[str, np.ndarray], rows: int, batch: int | None):
         return
     for start in range(0, rows, batch):
         chunk = {name: value[start:start + batch] for name, value in feeds.items()}
-        missing = batch - (min(rows, start + batch) - start)
+        missing = batch - min(batch, rows - start)
         if missing:
             chunk = {name: np.concatenate([value, np.repeat(value[-1:], missing, axis=0)])
                      for name, value in chunk.items()}

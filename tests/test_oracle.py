@@ -24,7 +24,7 @@ KINDS = {"estimator-model-dir", "contrib-model-dir", "saver", "frozen-graph", "s
 FAMILIES = {"ls", "show", "diff", "graph", "dir", "export", "freeze", "predict", "safetensors"}
 ROLES = {"logits", "logistic", "probabilities", "class_ids", "classes", "all_class_ids",
          "all_classes", "predictions", "output"}
-ROWS = 7  # not a multiple of any fixed batch: the last chunk is always padded
+ROWS = 7  # not a multiple of the fixed batches 50, 100 and 457: their last chunk is padded
 
 
 @pytest.fixture(scope="module", autouse=True)
