@@ -51,11 +51,12 @@ demo: venv
 # Both groups: main env (everything but `legacy`), then the legacy env (`legacy` only).
 test: test-main test-legacy
 
+# JUNIT_DIR=DIR writes each group's results to DIR/main.xml and DIR/legacy.xml (.ci/run reads them).
 test-main: venv
-	$(VENV)/bin/python -m pytest -m "not legacy" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not legacy" $(if $(JUNIT_DIR),--junitxml=$(JUNIT_DIR)/main.xml) $(PYTEST_ARGS)
 
 test-legacy: venv-legacy
-	$(LEGACY)/bin/python -m pytest -m legacy $(PYTEST_ARGS)
+	$(LEGACY)/bin/python -m pytest -m legacy $(if $(JUNIT_DIR),--junitxml=$(JUNIT_DIR)/legacy.xml) $(PYTEST_ARGS)
 
 # Regenerate the committed fixture corpus (legacy env: real Estimators).
 fixtures: venv-legacy
