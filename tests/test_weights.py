@@ -48,14 +48,24 @@ def bits_equal(a, b) -> bool:
     return a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
-def lone_slice(tf, prefix: str, name: str, shape: list[int]):
-    """The one stored slice of a slot TF 1.x saved with its whole variable's shape."""
-    from inspectors.formats.bundle import read_index
+def lone_slice(tf, prefix: str, name: str):
+    """The one stored slice of a slot TF 1.x saved with its whole variable's shape, read
+    with plain TensorFlow: the slice's place comes from the VariableDef's save_slice_info
+    in the `.meta` beside the checkpoint, the value from the RestoreV2 op."""
+    from tensorflow.core.framework import variable_pb2
+    from tensorflow.core.protobuf import meta_graph_pb2
 
-    entry = read_index("V2", prefix).entries[name]
-    extents = entry.slices[0].extents
-    spec = " ".join(map(str, shape)) + " " + ":".join(
-        "-" if length == -1 else f"{start},{length}" for start, length in extents)
+    meta = meta_graph_pb2.MetaGraphDef()
+    meta.ParseFromString(Path(prefix + ".meta").read_bytes())
+    for raw in meta.collection_def["variables"].bytes_list.value:
+        variable = variable_pb2.VariableDef.FromString(raw)
+        if variable.save_slice_info_def.full_name == name:  # the key the Saver wrote it under
+            info = variable.save_slice_info_def
+            break
+    else:
+        raise AssertionError(f"{name}: TensorFlow cannot read it whole and the .meta has no slice for it")
+    spec = " ".join(map(str, info.full_shape)) + " " + ":".join(
+        f"{start},{length}" for start, length in zip(info.var_offset, info.var_shape))
     dtype = tf.train.load_checkpoint(prefix).get_variable_to_dtype_map()[name]
     [value] = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=[name],
                                    shape_and_slices=[spec], dtypes=[dtype])
@@ -72,7 +82,7 @@ def assert_same_checkpoint(tf, source_prefix: str, copy_prefix: str) -> None:
         try:
             want = a.get_tensor(name)
         except Exception:  # a partition's slot stored as one slice of a larger shape
-            want = lone_slice(tf, source_prefix, name, shapes_a[name])
+            want = lone_slice(tf, source_prefix, name)
         else:
             assert shapes_b[name] == shapes_a[name], name
         assert bits_equal(b.get_tensor(name), want), name
