@@ -103,3 +103,52 @@ def assert_same_outputs(expected: dict, actual: dict, *, atol: float = 1e-6,
             np.testing.assert_allclose(got, want, rtol=0, atol=atol, err_msg=key)
         else:
             np.testing.assert_array_equal(got, want, err_msg=key)
+
+
+def _to_rank(value: np.ndarray, rank: int | None) -> np.ndarray:
+    """A feature recorded as one value per row ([rows]) goes in as [rows, 1] where the
+    model declares that rank: the only change made to the recorded inputs."""
+    value = np.asarray(value)
+    if rank is None or value.ndim >= rank:
+        return value
+    return value.reshape(value.shape[:1] + (1,) * (rank - value.ndim) + value.shape[1:])
+
+
+def plain_saved_model_predict(path, inputs: dict) -> dict:
+    """A SavedModel as TensorFlow 2.21 serves it, no tfckpt code: `tf.saved_model.load`,
+    its serving_default signature called on `inputs` (which must be exactly its inputs)."""
+    import tensorflow as tf
+
+    function = tf.saved_model.load(str(path)).signatures["serving_default"]
+    specs = function.structured_input_signature[1]
+    assert sorted(specs) == sorted(inputs), (sorted(specs), sorted(inputs))
+    feeds = {name: tf.constant(_to_rank(value, specs[name].shape.rank), dtype=specs[name].dtype)
+             for name, value in inputs.items()}
+    return {key: value.numpy() for key, value in function(**feeds).items()}
+
+
+def plain_frozen_predict(path, inputs: dict) -> dict:
+    """A frozen GraphDef run by plain TensorFlow: every Placeholder fed the input of its
+    name, every sink (a node no other node reads, the graph's results) fetched by name."""
+    import tensorflow as tf
+
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(Path(path).read_bytes())
+    read = {name.lstrip("^").split(":")[0] for node in graph_def.node for name in node.input}
+    placeholders = [node.name for node in graph_def.node if node.op == "Placeholder"]
+    assert sorted(placeholders) == sorted(inputs), (sorted(placeholders), sorted(inputs))
+    sinks = [node.name for node in graph_def.node if node.name not in read
+             and node.op not in ("NoOp", "Placeholder", "Const")]
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    feeds = {}
+    for name in placeholders:
+        tensor = graph.get_tensor_by_name(name + ":0")
+        feeds[tensor] = _to_rank(inputs[name], tensor.shape.rank)
+    with tf.compat.v1.Session(graph=graph) as session:
+        # initializers of tables the freeze kept (string vocabularies) are part of the graph
+        init = [op for op in graph.get_operations() if op.type == "NoOp" and op.name == "init_all_tables"]
+        if init:
+            session.run(init)
+        return session.run({name: name + ":0" for name in sinks}, feeds)

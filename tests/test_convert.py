@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from migrate.predictors import FrozenGraphPredictor, SavedModelPredictor
-from tests.fixture_cases import FIXTURES, assert_same_outputs, load_case, load_predictions, split_predictions
+from tests.fixture_cases import (FIXTURES, assert_same_outputs, load_case, load_predictions,
+                                 plain_frozen_predict, plain_saved_model_predict, split_predictions)
 
 CANNED_CASES = ("dnn-classifier-v1", "dnn-classifier-v2", "dnn-regressor", "linear-classifier",
                 "wide-deep", "contrib-learn-names")
@@ -36,32 +37,15 @@ def graph_args(case: str) -> list[str]:
     return []
 
 
-def assert_reproduces(case: str, predictor) -> None:
-    """Every recorded output, with its shape and dtype, and no other output."""
+def assert_reproduces(case: str, predict) -> None:
+    """Every recorded output, with its shape and dtype, and no other output: `predict`
+    is plain TensorFlow running the written file (fixture_cases.plain_*_predict)."""
     inputs, recorded = split_predictions(load_predictions(case))
-    assert_same_outputs(recorded, predictor.predict(inputs), atol=1e-5, exact=EXACT)
+    assert_same_outputs(recorded, predict(inputs), atol=1e-5, exact=EXACT)
 
 
-class PlainSavedModel:
-    """The written SavedModel as TensorFlow 2.21 serves it, with no tfckpt code:
-    `tf.saved_model.load`, then its serving_default signature called on the recorded rows."""
-
-    def __init__(self, path):
-        import tensorflow as tf
-
-        self._tf = tf
-        self._function = tf.saved_model.load(str(path)).signatures["serving_default"]
-
-    def predict(self, inputs: dict) -> dict:
-        # The only change to the recorded rows: a feature recorded as one value per row
-        # ([rows]) goes in as [rows, 1] when the signature declares that rank.
-        specs = self._function.structured_input_signature[1]
-        assert sorted(specs) == sorted(inputs), (sorted(specs), sorted(inputs))
-        feeds = {name: self._tf.constant(np.reshape(value, (len(value),) + (1,) * (
-                     len(specs[name].shape) - np.ndim(value)) + np.shape(value)[1:]),
-                     dtype=specs[name].dtype)
-                 for name, value in inputs.items()}
-        return {key: value.numpy() for key, value in self._function(**feeds).items()}
+def saved_model(path):
+    return lambda inputs: plain_saved_model_predict(path, inputs)
 
 
 def export(tfckpt, case: str, out, *extra: str):
@@ -75,7 +59,7 @@ def test_export_canned_reproduces_the_estimator(tfckpt, tmp_path, case):
     run = export(tfckpt, case, tmp_path / "sm", "--via", "canned", *features_arg(case))
     assert run.out.startswith(f"wrote {tmp_path / 'sm'} (way: canned)")
     assert run.out.rstrip().endswith("outputs match on 32 rows")
-    assert_reproduces(case, PlainSavedModel(tmp_path / "sm"))
+    assert_reproduces(case, saved_model(tmp_path / "sm"))
 
 
 @pytest.mark.parametrize("case", GRAPH_CASES)
@@ -85,7 +69,7 @@ def test_export_meta_graph_reproduces_the_estimator(tfckpt, tmp_path, case):
     result = json.loads(run.out)
     assert result["way"] == "meta-graph" and result["verification"]["result"] == "PASS"
     assert set(result["signatures"]) == {"serving_default", "predict"}
-    assert_reproduces(case, PlainSavedModel(tmp_path / "sm"))
+    assert_reproduces(case, saved_model(tmp_path / "sm"))
 
 
 @pytest.mark.parametrize("case", sorted(MODEL_FN_CASES))
@@ -95,19 +79,19 @@ def test_export_model_fn_reproduces_the_estimator(tfckpt, tmp_path, case):
     run = export(tfckpt, case, tmp_path / "sm", "--model-fn", spec, "--params", params,
                  *features_arg(case))
     assert "(way: model-fn)" in run.out
-    assert_reproduces(case, PlainSavedModel(tmp_path / "sm"))
+    assert_reproduces(case, saved_model(tmp_path / "sm"))
 
 
 @pytest.mark.parametrize("case", sorted(set(CANNED_CASES) | set(GRAPH_CASES)))
-def test_freeze_reproduces_the_estimator(tfckpt, tmp_path, case):
+def test_freeze_reproduces_the_estimator(tfckpt, tf, tmp_path, case):
     extra = features_arg(case) if case == "contrib-learn-names" else graph_args(case)
     run = tfckpt("freeze", FIXTURES / case / "model_dir", tmp_path / "frozen.pb", *extra)
     assert run.code == 0, run.err
-    frozen = FrozenGraphPredictor(str(tmp_path / "frozen.pb"))
-    ops = {node.op for node in frozen.graph.as_graph_def().node}
+    graph_def = tf.compat.v1.GraphDef.FromString((tmp_path / "frozen.pb").read_bytes())
+    ops = {node.op for node in graph_def.node}
     assert not ops & {"VariableV2", "VarHandleOp", "Assign", "AssignVariableOp", "SaveV2",
                       "RestoreV2", "QueueDequeueManyV2", "IteratorGetNext"}
-    assert_reproduces(case, frozen)
+    assert_reproduces(case, lambda inputs: plain_frozen_predict(tmp_path / "frozen.pb", inputs))
 
 
 def test_model_dir_without_meta_falls_back_to_canned_and_says_so(tfckpt, tmp_path):
