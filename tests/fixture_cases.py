@@ -152,3 +152,18 @@ def plain_frozen_predict(path, inputs: dict) -> dict:
         if init:
             session.run(init)
         return session.run({name: name + ":0" for name in sinks}, feeds)
+
+
+def keras_weights(path: Path) -> dict[str, np.ndarray]:
+    """layer/weight -> value, read by h5py the way Keras loads (layer_names, weight_names)."""
+    import h5py
+
+    found = {}
+    with h5py.File(path, "r") as f:
+        root = f["model_weights"] if "model_weights" in f else f
+        for layer in root.attrs["layer_names"]:
+            layer = layer.decode() if isinstance(layer, bytes) else layer
+            for weight in root[layer].attrs["weight_names"]:
+                weight = weight.decode() if isinstance(weight, bytes) else weight
+                found[f"{layer}/{weight}".removesuffix(":0")] = root[layer][weight][()]
+    return found

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
+import real_world
 from conftest import FIXTURES, REAL_WORLD
 from inspectors.values import statistics
 
@@ -163,15 +164,9 @@ def test_lone_slice_of_a_partition_slot_is_read_as_stored(tfckpt, tf):
     assert np.array_equal(np.asarray(variable["values"], np.float32), expected.numpy())
 
 
+SHOW_SOURCES = real_world.sources("show")
 SOURCES = [
-    *(REAL_WORLD / p for p in (
-        "contrib-learn-iris-dnn-tf1.14-part0/iris_model", "contrib-learn-v1-sharded-tf0.11/model",
-        "estimator-linear-wide-2017/model", "serving-half_plus_two-v1/00000123/export",
-        "serving-half_plus_two-v2-export/00000123/export",
-        "serving-saved_model_half_plus_two_cpu/00000123", "nxt-tensorflow-v1",
-        "nxt-tensorflow-v1/video_weights.ckpt", "mnist-fully-connected-feed-cpkt/fully_connected_feed",
-        "traffic-signs-v1-2016-11", "keras1-full-model-h5/model.h5",
-        "keras1-weights-only-h5-json/successful_models/nvidia_33_17.h5")),
+    *(paths[0] for _, paths in SHOW_SOURCES),  # every case of the corpus show applies to
     *(FIXTURES / p for p in (
         "contrib-learn-names/model_dir", "custom-linear-regression/model_dir",
         "custom-softmax-classifier/model_dir", "dnn-classifier-v1/model_dir",
@@ -182,7 +177,8 @@ SOURCES = [
 ]
 
 
-@pytest.mark.parametrize("source", SOURCES, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("source", SOURCES, ids=real_world.ids(SHOW_SOURCES) + [
+    f"fixture:{p.relative_to(FIXTURES).as_posix()}" for p in SOURCES[len(SHOW_SOURCES):]])
 def test_stats_of_every_source_in_table_and_json(tfckpt, source):
     listing = json.loads(tfckpt("ls", source, "--format", "json").out)
     run = tfckpt("show", source, "--stats", "--format", "json")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, REAL_WORLD, only_line, sha256_tree
-from fixture_cases import case_names, listed_checkpoints, state_files
+from fixture_cases import case_names, keras_weights, listed_checkpoints, state_files
 
 FIXTURE_CHECKPOINTS = sorted({str(p.relative_to(FIXTURES)) for case in case_names()
                               for state in state_files(case) for p in listed_checkpoints(state)})
@@ -252,21 +252,6 @@ def test_plain_npz_imports_by_key(tfckpt, tf, tmp_path):
     assert bits_equal(reader.get_tensor("dense/kernel"), arrays["dense/kernel"])
     assert bits_equal(reader.get_tensor("dense/bias"), arrays["dense/bias"])
     assert reader.get_tensor("names").tolist() == [b"ab", b"c"]
-
-
-def keras_weights(path: Path) -> dict[str, np.ndarray]:
-    """layer/weight -> value, read by h5py the way Keras loads (layer_names, weight_names)."""
-    import h5py
-
-    found = {}
-    with h5py.File(path, "r") as f:
-        root = f["model_weights"] if "model_weights" in f else f
-        for layer in root.attrs["layer_names"]:
-            layer = layer.decode() if isinstance(layer, bytes) else layer
-            for weight in root[layer].attrs["weight_names"]:
-                weight = weight.decode() if isinstance(weight, bytes) else weight
-                found[f"{layer}/{weight}".removesuffix(":0")] = root[layer][weight][()]
-    return found
 
 
 @pytest.mark.parametrize("path", KERAS_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
