@@ -167,3 +167,52 @@ def keras_weights(path: Path) -> dict[str, np.ndarray]:
                 weight = weight.decode() if isinstance(weight, bytes) else weight
                 found[f"{layer}/{weight}".removesuffix(":0")] = root[layer][weight][()]
     return found
+
+
+def keras_optimizer_weights(path: Path) -> dict[str, np.ndarray]:
+    """A Keras model.save file's optimizer state by h5py: optimizer_weights/<weight name>."""
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        if "optimizer_weights" not in handle:
+            return {}
+        group = handle["optimizer_weights"]
+        names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]]
+        return {f"optimizer_weights/{name.removesuffix(':0')}": group[name][()] for name in names}
+
+
+def lone_slice(tf, prefix: str, name: str):
+    """The one stored slice of a slot TF 1.x saved with its whole variable's shape, read
+    with plain TensorFlow: the slice's place comes from the VariableDef's save_slice_info
+    in the `.meta` beside the checkpoint, the value from the RestoreV2 op."""
+    from tensorflow.core.framework import variable_pb2
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    meta = meta_graph_pb2.MetaGraphDef()
+    meta.ParseFromString(Path(prefix + ".meta").read_bytes())
+    for raw in meta.collection_def["variables"].bytes_list.value:
+        variable = variable_pb2.VariableDef.FromString(raw)
+        if variable.save_slice_info_def.full_name == name:  # the key the Saver wrote it under
+            info = variable.save_slice_info_def
+            break
+    else:
+        raise AssertionError(f"{name}: TensorFlow cannot read it whole and the .meta has no slice for it")
+    spec = " ".join(map(str, info.full_shape)) + " " + ":".join(
+        f"{start},{length}" for start, length in zip(info.var_offset, info.var_shape))
+    dtype = tf.train.load_checkpoint(prefix).get_variable_to_dtype_map()[name]
+    [value] = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=[name],
+                                   shape_and_slices=[spec], dtypes=[dtype])
+    return value.numpy()
+
+
+def tf_values(tf, prefix: str) -> dict[str, np.ndarray]:
+    """Every tensor of a checkpoint by TensorFlow's reader; a slot stored as one slice of
+    its variable's shape (TF 1.x partitions) read as that slice (see lone_slice)."""
+    reader = tf.train.load_checkpoint(prefix)
+    values = {}
+    for name in reader.get_variable_to_shape_map():
+        try:
+            values[name] = np.asarray(reader.get_tensor(name))
+        except ValueError:  # "Does not have sufficient slices for partitioned tensor"
+            values[name] = lone_slice(tf, prefix, name)
+    return values

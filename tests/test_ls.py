@@ -15,7 +15,7 @@ import pytest
 
 import real_world
 from conftest import FIXTURES, REAL_WORLD
-from fixture_cases import keras_weights
+from fixture_cases import keras_optimizer_weights, keras_weights
 
 RW = REAL_WORLD
 REAL_WORLD_SOURCES = {
@@ -68,19 +68,6 @@ def test_real_world_listing_equals_tensorflow(tfckpt, tf, key):
 LS_SOURCES = real_world.sources("ls")
 
 
-def optimizer_weights(path) -> dict[str, tuple[str, list[int]]]:
-    """A Keras model.save file's optimizer state, by h5py: optimizer_weights/<weight name>."""
-    import h5py
-
-    with h5py.File(path, "r") as handle:
-        if "optimizer_weights" not in handle:
-            return {}
-        group = handle["optimizer_weights"]
-        names = [n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]]
-        return {f"optimizer_weights/{name.removesuffix(':0')}": (group[name].dtype.name, list(group[name].shape))
-                for name in names}
-
-
 @pytest.mark.parametrize("case, paths", LS_SOURCES, ids=real_world.ids(LS_SOURCES))
 def test_every_real_world_case_lists_what_tensorflow_or_h5py_reads(tfckpt, tf, case, paths):
     """Every case of the corpus that ls applies to: names, dtypes and shapes as TensorFlow's
@@ -92,8 +79,7 @@ def test_every_real_world_case_lists_what_tensorflow_or_h5py_reads(tfckpt, tf, c
     if document["format"] == "keras-h5":
         assert path.suffix == ".h5"
         reference = {name: (value.dtype.name, list(value.shape))
-                     for name, value in keras_weights(path).items()}
-        reference.update(optimizer_weights(path))
+                     for name, value in {**keras_weights(path), **keras_optimizer_weights(path)}.items()}
     else:
         reference = tf_reference(tf, document["source"])
     assert reference and listed(run) == reference

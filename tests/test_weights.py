@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, REAL_WORLD, only_line, sha256_tree
-from fixture_cases import case_names, keras_weights, listed_checkpoints, state_files
+from fixture_cases import case_names, keras_weights, listed_checkpoints, lone_slice, state_files
 
 FIXTURE_CHECKPOINTS = sorted({str(p.relative_to(FIXTURES)) for case in case_names()
                               for state in state_files(case) for p in listed_checkpoints(state)})
@@ -46,30 +46,6 @@ def bits_equal(a, b) -> bool:
     if a.dtype == object or b.dtype == object:
         return a.ravel().tolist() == b.ravel().tolist()
     return a.dtype == b.dtype and a.tobytes() == b.tobytes()
-
-
-def lone_slice(tf, prefix: str, name: str):
-    """The one stored slice of a slot TF 1.x saved with its whole variable's shape, read
-    with plain TensorFlow: the slice's place comes from the VariableDef's save_slice_info
-    in the `.meta` beside the checkpoint, the value from the RestoreV2 op."""
-    from tensorflow.core.framework import variable_pb2
-    from tensorflow.core.protobuf import meta_graph_pb2
-
-    meta = meta_graph_pb2.MetaGraphDef()
-    meta.ParseFromString(Path(prefix + ".meta").read_bytes())
-    for raw in meta.collection_def["variables"].bytes_list.value:
-        variable = variable_pb2.VariableDef.FromString(raw)
-        if variable.save_slice_info_def.full_name == name:  # the key the Saver wrote it under
-            info = variable.save_slice_info_def
-            break
-    else:
-        raise AssertionError(f"{name}: TensorFlow cannot read it whole and the .meta has no slice for it")
-    spec = " ".join(map(str, info.full_shape)) + " " + ":".join(
-        f"{start},{length}" for start, length in zip(info.var_offset, info.var_shape))
-    dtype = tf.train.load_checkpoint(prefix).get_variable_to_dtype_map()[name]
-    [value] = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=[name],
-                                   shape_and_slices=[spec], dtypes=[dtype])
-    return value.numpy()
 
 
 def assert_same_checkpoint(tf, source_prefix: str, copy_prefix: str) -> None:
