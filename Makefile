@@ -2,6 +2,11 @@
 #   .venv         TensorFlow 2.21 (what users run) + tfckpt in editable mode + test tools
 #   .venv-legacy  TensorFlow 2.15.1 + tensorflow-estimator 2.15.0 (fixtures, interop tests)
 PYTHON ?= python3
+# The legacy pins (TensorFlow 2.15.1) have wheels for Python 3.9-3.11 only: take the first
+# interpreter that runs and is 3.10 or 3.11 (a pyenv shim for an absent version does not run).
+LEGACY_PYTHON ?= $(shell for p in python3.11 python3.10 $(PYTHON); do \
+	$$p -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 10), (3, 11)))' >/dev/null 2>&1 \
+	&& { echo $$p; break; }; done)
 VENV := .venv
 LEGACY := .venv-legacy
 export TF_CPP_MIN_LOG_LEVEL := 2
@@ -24,8 +29,9 @@ $(VENV)/.installed: requirements/main.txt requirements/main.lock setup.cfg pypro
 # The project goes in without its dependencies: it asks for `tensorflow`, and the
 # legacy env holds the CPU build under another distribution name.
 $(LEGACY)/.installed: requirements/legacy.txt requirements/legacy.lock setup.cfg pyproject.toml
+	@test -n "$(LEGACY_PYTHON)" || { echo "make: $(LEGACY) needs Python 3.10 or 3.11 (TensorFlow 2.15.1 has no wheels past 3.11) and none of python3.11, python3.10, $(PYTHON) is one: install python3.11 with venv (apt install python3.11-venv, or pyenv install 3.11) or name it with LEGACY_PYTHON=/path/to/python3.11" >&2; exit 2; }
 	rm -rf $(LEGACY)
-	$(PYTHON) -m venv $(LEGACY)
+	$(LEGACY_PYTHON) -m venv $(LEGACY)
 	$(LEGACY)/bin/pip install --disable-pip-version-check -q -r requirements/legacy.txt -c requirements/legacy.lock
 	$(LEGACY)/bin/pip install --disable-pip-version-check -q --no-deps -e . --config-settings editable_mode=compat
 	touch $@
@@ -45,11 +51,12 @@ demo: venv
 # Both groups: main env (everything but `legacy`), then the legacy env (`legacy` only).
 test: test-main test-legacy
 
+# JUNIT_DIR=DIR writes each group's results to DIR/main.xml and DIR/legacy.xml (.ci/run reads them).
 test-main: venv
-	$(VENV)/bin/python -m pytest -m "not legacy" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not legacy" $(if $(JUNIT_DIR),--junitxml=$(JUNIT_DIR)/main.xml) $(PYTEST_ARGS)
 
 test-legacy: venv-legacy
-	$(LEGACY)/bin/python -m pytest -m legacy $(PYTEST_ARGS)
+	$(LEGACY)/bin/python -m pytest -m legacy $(if $(JUNIT_DIR),--junitxml=$(JUNIT_DIR)/legacy.xml) $(PYTEST_ARGS)
 
 # Regenerate the committed fixture corpus (legacy env: real Estimators).
 fixtures: venv-legacy

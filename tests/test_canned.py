@@ -5,12 +5,13 @@ real Estimators predicted (fixtures), what the original training graphs compute
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import REAL_WORLD
-from fixture_cases import case_dir, load_case, load_predictions, split_predictions
+from fixture_cases import assert_same_outputs, case_dir, load_case, load_predictions, split_predictions
 from inspectors.sources import paths
 from inspectors.errors import UnsupportedSource
 
@@ -29,19 +30,9 @@ def _spec_features(case: str):
 
 
 def assert_predicts(graph, case: str) -> None:
+    """Every recorded output (and no other), same shapes and dtypes (see assert_same_outputs)."""
     x, expected = split_predictions(load_predictions(case))
-    got = graph.predict(x)
-    assert set(expected) <= set(got)
-    for key, want in expected.items():
-        assert got[key].shape == want.shape, key
-        if want.dtype.kind == "f":
-            assert got[key].dtype == want.dtype, key
-            np.testing.assert_allclose(got[key], want, rtol=0, atol=1e-5, err_msg=key)
-        elif want.dtype.kind == "S":
-            assert got[key].astype(want.dtype).tolist() == want.tolist(), key
-        else:
-            assert got[key].dtype == want.dtype, key
-            assert got[key].tolist() == want.tolist(), key
+    assert_same_outputs(expected, graph.predict(x), atol=1e-5)
 
 
 @pytest.mark.parametrize("case", CANNED_CASES)
@@ -88,14 +79,14 @@ def test_partitioned_linear_weights_are_joined_into_one_variable(tf):
     source = paths.resolve(str(case_dir("linear-classifier") / "model_dir"))
     graph = _canned().build_canned(source)
     try:
-        from inspectors.formats.checkpoint import open_reader
-
         with graph.graph.as_default():
             color = next(v for v in tf.compat.v1.global_variables()
                          if v.op.name == "linear/linear_model/color/weights")
         assert color.shape.as_list() == [6, 1]
-        np.testing.assert_array_equal(graph.session.run(color),
-                                      open_reader(source).read("linear/linear_model/color/weights"))
+        want = tf.train.load_checkpoint(str(case_dir("linear-classifier") / "model_dir")).get_tensor(
+            "linear/linear_model/color/weights")
+        got = graph.session.run(color)
+        assert (got.dtype, got.shape, got.tobytes()) == (want.dtype, want.shape, want.tobytes())
     finally:
         graph.close()
 
@@ -177,13 +168,15 @@ def test_feature_specs_for_lists_raw_keys(tf):
 
 def _run_original(tf, graph_file, checkpoint: str, fetch: str, feeds: dict) -> np.ndarray:
     """Run the original graph's `fetch` with the checkpoint's values fed at every
-    variable's read and the inputs fed where the feature columns took them."""
-    from inspectors.formats.checkpoint import open_reader
-    from inspectors.modeldir import load_graph
+    variable's read and the inputs fed where the feature columns took them. Plain
+    TensorFlow only: the text GraphDef parsed by protobuf, values from
+    `tf.train.load_checkpoint` (a one-part `part_0` variable is stored under its full name)."""
+    from google.protobuf import text_format
 
-    graph_def, _ = load_graph(str(graph_file))
+    graph_def = text_format.Parse(Path(graph_file).read_text(), tf.compat.v1.GraphDef(),
+                                  allow_unknown_field=True)
     needed = tf.compat.v1.graph_util.extract_sub_graph(graph_def, [fetch])
-    reader = open_reader(paths.resolve(checkpoint))
+    reader = tf.train.load_checkpoint(checkpoint)
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.import_graph_def(needed, name="")
@@ -192,7 +185,7 @@ def _run_original(tf, graph_file, checkpoint: str, fetch: str, feeds: dict) -> n
     for node in needed.node:
         if node.op in ("Variable", "VariableV2") and node.name + "/read" in present:
             name = node.name[: -len("/part_0")] if node.name.endswith("/part_0") else node.name
-            values[node.name + "/read:0"] = reader.read(name)
+            values[node.name + "/read:0"] = reader.get_tensor(name)
     with tf.compat.v1.Session(graph=graph) as session:
         return session.run(fetch + ":0", feed_dict=values)
 

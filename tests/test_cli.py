@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, only_line
 from inspectors import __version__, errors
 from migrate.cli import main as cli
 
@@ -49,7 +50,12 @@ def test_help_and_usage_errors_never_import_tensorflow(argv, code):
 def test_help_lists_commands_and_exit_codes(tfckpt):
     run = tfckpt("--help")
     assert run.code == 0
-    assert "ls" in run.out
+    listed = [line.split()[0] for line in run.out.splitlines()
+              if line.startswith("    ") and not line.startswith("     ")]
+    # the commands the README's table documents, in its order
+    documented = [row.split("`")[1].split()[1] for row in (REPO / "README.md").read_text().splitlines()
+                  if row.startswith("| `tfckpt ")]
+    assert listed == list(dict.fromkeys(documented)) and len(listed) >= 13
     assert "Exit codes: 0 success, 1 differences" in " ".join(run.out.split())
 
 
@@ -68,9 +74,18 @@ def test_missing_path_is_one_line_exit_2(tfckpt, tmp_path):
 
 
 def test_common_options_work_before_and_after_the_command(tfckpt, tmp_path):
-    before = tfckpt("--format", "json", "ls", tmp_path / "nope")
-    after = tfckpt("ls", tmp_path / "nope", "--format", "json")
-    assert before.code == after.code == 2
+    """Both places parse: a real checkpoint gives the same JSON; a missing path gives the
+    path error, not argparse's usage error (which also exits 2)."""
+    source = REPO / "fixtures" / "saver-v1" / "model.ckpt-50"
+    before = tfckpt("--format", "json", "ls", source)
+    after = tfckpt("ls", source, "--format", "json")
+    assert before.code == after.code == 0, (before.err, after.err)
+    assert before.out == after.out and isinstance(json.loads(after.out), (dict, list))
+    missing = [tfckpt("--format", "json", "ls", tmp_path / "nope"),
+               tfckpt("ls", tmp_path / "nope", "--format", "json")]
+    for run in missing:
+        assert run.code == 2
+        assert only_line(run.err).startswith(f"tfckpt: error: no such file or directory: {tmp_path / 'nope'}.")
 
 
 @pytest.mark.parametrize("error_class, code", [

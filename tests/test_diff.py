@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
+import real_world
 from conftest import FIXTURES, REAL_WORLD
 
 LINEAR = REAL_WORLD / "estimator-linear-wide-2017/model"
@@ -219,3 +220,36 @@ def test_fixture_partitioned_against_merged(tfckpt, tf, tmp_path):
     assert {v["name"]: v["partitions"] for v in listing["variables"]}["proj/weights"] == 3
     code, report, _ = run_json(tfckpt, prefix, merged)
     assert (code, report["identical"]) == (0, sorted(whole))
+
+
+DIFF_SOURCES = real_world.sources("diff")
+
+
+@pytest.mark.parametrize("case, paths", DIFF_SOURCES, ids=real_world.ids(DIFF_SOURCES))
+def test_every_real_world_pair_against_tensorflow(tfckpt, tf, case, paths):
+    """Every pair of checkpoints the corpus offers: which variables are identical, changed,
+    reshaped, retyped or on one side only, as TensorFlow's reader sees them."""
+    a_path, b_path = paths
+    code, report, _ = run_json(tfckpt, a_path, b_path)
+    a, b = tf.train.load_checkpoint(str(a_path)), tf.train.load_checkpoint(str(b_path))
+    a_names, b_names = set(a.get_variable_to_shape_map()), set(b.get_variable_to_shape_map())
+    identical, changed, reshaped, retyped = set(), set(), set(), set()
+    for name in a_names & b_names:
+        x, y = np.asarray(a.get_tensor(name)), np.asarray(b.get_tensor(name))
+        if x.dtype != y.dtype:
+            retyped.add(name)
+        elif x.shape != y.shape:
+            reshaped.add(name)
+        elif x.dtype == object:
+            (identical if x.tolist() == y.tolist() else changed).add(name)
+        else:
+            (identical if x.tobytes() == y.tobytes() else changed).add(name)
+    assert set(report["identical"]) == identical
+    assert {c["name"] for c in report["changed"]} == changed
+    assert {c["name"] for c in report["shape_changed"]} == reshaped
+    assert {c["name"] for c in report["dtype_changed"]} == retyped
+    renamed_a, renamed_b = {r["a"] for r in report["renamed"]}, {r["b"] for r in report["renamed"]}
+    assert set(report["only_in_a"]) | renamed_a == a_names - b_names
+    assert set(report["only_in_b"]) | renamed_b == b_names - a_names
+    differs = bool(changed or reshaped or retyped or a_names ^ b_names)
+    assert code == (1 if differs else 0)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import sys
 
 import pytest
 
+import real_world
 from conftest import FIXTURES, REAL_WORLD, REPO
 
 GRAPH_FILES = sorted(
@@ -38,15 +38,9 @@ def only_graph(tfckpt, *argv) -> dict:
     return document["graphs"][0]
 
 
-def listed_cases() -> dict[str, str]:
-    """case -> format column, from the table in the corpus README."""
-    rows = re.findall(r"^\| ([a-z0-9][^ |]*) \| [^|]* \| ([^|]*) \|", (REAL_WORLD / "README.md").read_text(), re.M)
-    return {case: form.strip() for case, form in rows if case != "case"}
-
-
 def test_every_real_world_graph_is_found():
-    cases = listed_cases()
-    assert sorted(cases) == sorted(p.name for p in REAL_WORLD.iterdir() if p.is_dir())
+    cases = real_world.readme_table()
+    assert sorted(cases) == real_world.folders()
     with_graphs = {name.split("/")[0] for name in GRAPH_FILES}
     # Every case holds a graph but the Keras HDF5 files, which keep their model as JSON.
     assert with_graphs == {case for case, form in cases.items() if form != "HDF5"}

@@ -64,35 +64,52 @@ def _argv(job: Job, source: Path, output: Path) -> list[str]:
     return [str(SCRIPT), job.command, str(source), str(output), *job.extra, "--force", "-q"]
 
 
-def _same_values(expected, actual, names: dict[str, str]) -> None:
-    for old, new in names.items():
-        a, b = np.asarray(expected.read(old)), np.asarray(actual.read(new))
-        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), old
+def _same_values(expected: dict, actual: dict) -> None:
+    assert sorted(actual) == sorted(expected)
+    for name, a in expected.items():
+        b = actual[name]
+        assert (a.dtype, a.shape, a.tobytes()) == (b.dtype, b.shape, b.tobytes()), name
 
 
-def _verifier(job: Job, source: Path, tfckpt) -> Callable[[Path], None]:
-    """How to prove an output complete: re-read it against the source."""
-    from inspectors.formats.checkpoint import open_reader
-    from inspectors.sources.paths import resolve
+def _tf_values(tf, prefix: str, rename=lambda name: name) -> dict:
+    reader = tf.train.load_checkpoint(prefix)
+    return {rename(name): np.asarray(reader.get_tensor(name)) for name in reader.get_variable_to_shape_map()}
 
-    original = open_reader(resolve(str(source)))
-    names = [v.name for v in original.variables()]
+
+def _h5_values(path: Path) -> dict:
+    """name -> value of a tfckpt weights file, read by h5py (every dataset names its variable)."""
+    import h5py
+
+    values = {}
+    with h5py.File(path, "r") as handle:
+        handle.visititems(lambda _, item: values.__setitem__(item.attrs["name"], item[()])
+                          if isinstance(item, h5py.Dataset) else None)
+    return values
+
+
+def _verifier(job: Job, source: Path, tf) -> Callable[[Path], None]:
+    """How to prove an output complete, with plain TensorFlow (and h5py): checkpoints
+    against `tf.train.load_checkpoint` of the source bit for bit, a SavedModel or frozen
+    graph against the fixture's recorded predictions."""
+    from fixture_cases import (assert_same_outputs, load_predictions, plain_frozen_predict,
+                               plain_saved_model_predict, split_predictions)
+
+    if job.command in ("rename", "export-weights"):
+        original = _tf_values(tf, str(source / "model.ckpt"))
     if job.command == "rename":
         def verify(output: Path) -> None:
-            renamed = open_reader(resolve(str(output)))
-            assert sorted(v.name for v in renamed.variables()) == sorted("new/" + n for n in names)
-            _same_values(original, renamed, {n: "new/" + n for n in names})
+            _same_values({"new/" + name: value for name, value in original.items()},
+                         _tf_values(tf, str(output / "model.ckpt")))
     elif job.command == "export-weights":
         def verify(output: Path) -> None:
-            from migrate.write.weights import WeightsFileReader
-
-            written = WeightsFileReader(str(output))
-            assert sorted(v.name for v in written.variables()) == sorted(names)
-            _same_values(original, written, {n: n for n in names})
+            _same_values(original, _h5_values(output))
     else:
+        inputs, recorded = split_predictions(load_predictions(job.source.parent.name))
+        run = plain_saved_model_predict if job.command == "export" else plain_frozen_predict
+
         def verify(output: Path) -> None:
-            run = tfckpt("verify", source, output, "--format", "json")
-            assert run.code == 0, run.err
+            assert_same_outputs(recorded, run(output, inputs), atol=1e-5,
+                                exact=("class_ids", "classes", "all_class_ids", "all_classes"))
     return verify
 
 
@@ -104,7 +121,7 @@ def test_sigkill_at_random_moments(command, tmp_path, tfckpt, tf):
     shutil.copytree(job.source, source, copy_function=shutil.copyfile)
     before = _digests(source)
     output = tmp_path / job.output
-    verify = _verifier(job, source, tfckpt)
+    verify = _verifier(job, source, tf)
 
     started = time.perf_counter()
     reference = subprocess.run(_argv(job, source, tmp_path / f"reference-{job.output}"),

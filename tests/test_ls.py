@@ -13,7 +13,9 @@ import shutil
 import numpy as np
 import pytest
 
+import real_world
 from conftest import FIXTURES, REAL_WORLD
+from fixture_cases import keras_optimizer_weights, keras_weights
 
 RW = REAL_WORLD
 REAL_WORLD_SOURCES = {
@@ -61,6 +63,26 @@ def test_real_world_listing_equals_tensorflow(tfckpt, tf, key):
     assert names == sorted(names)
     assert document["totals"]["variables"] == len(names)
     assert document["totals"]["params"] == sum(v["size"] for v in document["variables"])
+
+
+LS_SOURCES = real_world.sources("ls")
+
+
+@pytest.mark.parametrize("case, paths", LS_SOURCES, ids=real_world.ids(LS_SOURCES))
+def test_every_real_world_case_lists_what_tensorflow_or_h5py_reads(tfckpt, tf, case, paths):
+    """Every case of the corpus that ls applies to: names, dtypes and shapes as TensorFlow's
+    reader (or, for a Keras file, h5py) sees them."""
+    (path,) = paths
+    run = tfckpt("ls", path, "--format", "json")
+    assert run.code == 0, run.err
+    document = json.loads(run.out)
+    if document["format"] == "keras-h5":
+        assert path.suffix == ".h5"
+        reference = {name: (value.dtype.name, list(value.shape))
+                     for name, value in {**keras_weights(path), **keras_optimizer_weights(path)}.items()}
+    else:
+        reference = tf_reference(tf, document["source"])
+    assert reference and listed(run) == reference
 
 
 @pytest.mark.parametrize("key, fmt, step, global_step, source_tail", [

@@ -138,14 +138,31 @@ def test_onto_a_checkpoint_by_shape_and_missing_targets_exit_1(tfckpt, tf, tmp_p
         assert written.get_tensor(contrib).tobytes() == source.get_tensor(v1).tobytes(), contrib
 
 
-def test_real_world_contrib_learn_iris_onto_itself_is_exact(tfckpt, tmp_path):
+def test_real_world_contrib_learn_iris_onto_itself_is_exact(tfckpt, tf, tmp_path):
     iris = REAL_WORLD / "contrib-learn-iris-dnn-tf1.14-part0" / "iris_model"
-    run = tfckpt("map", iris, "--to", iris / "model.ckpt-2000.meta", tmp_path / "out",
-                 "--format", "json")
+    meta = iris / "model.ckpt-2000.meta"
+    run = tfckpt("map", iris, "--to", meta, tmp_path / "out", "--format", "json")
     assert run.code == 0, run.err
     result = json.loads(run.out)
     assert set(result["plan"]["counts"]) == {"exact"}
     assert result["proof"]["missing"] == 0 and result["proof"]["restored"] == result["written"]
+    # Plain TensorFlow: the graph's own Saver restores the written checkpoint into a fresh
+    # import; every variable holds the original's value (TF's reader) bit for bit, and the
+    # logits on the training rows the graph embeds equal those of the original checkpoint.
+    original = tf.train.load_checkpoint(str(iris / "model.ckpt-2000"))
+    logits = {}
+    for prefix in (str(iris / "model.ckpt-2000"), result["checkpoint"]):
+        graph, session = restore_into_meta(tf, meta, prefix)
+        with graph.as_default():
+            for variable in tf.compat.v1.global_variables():
+                key = variable._save_slice_info.full_name if variable._save_slice_info else variable.op.name
+                want = original.get_tensor(key)
+                got = session.run(variable)
+                assert (got.dtype, got.shape, got.tobytes()) == (want.dtype, want.shape, want.tobytes()), key
+        logits[prefix] = session.run("dnn/logits/BiasAdd:0")
+        session.close()
+    first, second = logits.values()
+    assert first.shape == (120, 3) and first.tobytes() == second.tobytes()
 
 
 # ---------------------------------------------------------------------------------------
@@ -164,8 +181,6 @@ def model_fn(features, labels, mode, params):
 
 
 def test_onto_a_model_fn_then_it_predicts_the_recorded_values(tfckpt, tf, tmp_path):
-    from inspectors.sources.paths import resolve
-    from migrate.rebuild import model_fn as estimator_compat
     from migrate.write.rewrite import write_bundle
 
     # the softmax classifier saved under contrib.layers names (weights / biases)
@@ -186,12 +201,19 @@ def test_onto_a_model_fn_then_it_predicts_the_recorded_values(tfckpt, tf, tmp_pa
     assert {a["target"]: a["how"] for a in result["plan"]["assignments"]} == {
         "dense/bias": "preset layers-weights-to-kernel",
         "dense/kernel": "preset layers-weights-to-kernel", "global_step": "exact"}
-    inference = estimator_compat.model_fn_inference(
-        resolve(str(tmp_path / "new")), estimator_compat.load_model_fn(spec),
-        features=estimator_compat.read_feature_spec(str(case_json)), params={"n_classes": 10})
+    # Plain TensorFlow: the model_fn's layer rebuilt by hand in a fresh graph, restored by
+    # a default Saver (every variable, global_step too), predicts the recorded rows.
     x, y = split_predictions(load_predictions("custom-softmax-classifier"))
-    assert_same_outputs(y, inference.predict(x))
-    inference.close()
+    graph = tf.Graph()
+    with graph.as_default():
+        features = tf.compat.v1.placeholder(tf.float32, [None, 8])
+        logits = tf.compat.v1.layers.dense(features, 10)
+        tf.compat.v1.train.get_or_create_global_step()
+        outputs = {"probabilities": tf.nn.softmax(logits), "classes": tf.argmax(logits, axis=1)}
+        with tf.compat.v1.Session() as session:
+            tf.compat.v1.train.Saver().restore(session, result["checkpoint"])
+            got = session.run(outputs, {features: x["x"]})
+    assert_same_outputs(y, got)
 
 
 # ---------------------------------------------------------------------------------------

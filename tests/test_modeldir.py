@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import real_world
 from conftest import FIXTURES, REAL_WORLD
 from inspectors import modeldir
 
@@ -23,7 +24,7 @@ MNIST = REAL_WORLD / "mnist-fully-connected-feed-cpkt" / "fully_connected_feed"
 TRAFFIC = REAL_WORLD / "traffic-signs-v1-2016-11"
 NXT = REAL_WORLD / "nxt-tensorflow-v1"
 HALF_PLUS_TWO = REAL_WORLD / "serving-saved_model_half_plus_two_cpu" / "00000123"
-REAL_DIRS = [IRIS, SHARDED, WIDE, MNIST, TRAFFIC, NXT]
+DIR_SOURCES = real_world.sources("dir")  # every case of the corpus `dir` applies to
 ESTIMATOR_CASES = sorted(p.parent.parent.name for p in FIXTURES.glob("*/model_dir/checkpoint"))
 
 
@@ -40,8 +41,9 @@ def columns_of(result: modeldir.ModelDir) -> dict:
 # The command: formats, quiet, bad input
 # ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", REAL_DIRS, ids=lambda p: p.relative_to(REAL_WORLD).parts[0])
-def test_every_real_world_dir_in_table_and_json(tfckpt, path):
+@pytest.mark.parametrize("case, paths", DIR_SOURCES, ids=real_world.ids(DIR_SOURCES))
+def test_every_real_world_dir_in_table_and_json(tfckpt, case, paths):
+    (path,) = paths
     table = tfckpt("dir", path)
     assert (table.code, table.err) == (0, "")
     assert table.out.startswith(f"Model dir: {path}\n")
@@ -283,9 +285,10 @@ def test_fixture_recognition_matches_case_json(case):
         assert est.n_classes == params["n_classes"]
     else:
         assert (est.task, est.label_dimension) == ("regressor", 1)
-    if result.graph_read is None:  # no graph: columns known only from weights
-        return
-    expected = expected_columns(info["feature_spec"], est.family)
+    has_graph = any(any((FIXTURES / case / "model_dir").glob(pattern)) for pattern in ("*.meta", "graph.pbtxt"))
+    assert (result.graph_read is not None) == has_graph
+    # without a graph the weights name no column kinds or vocabularies: none are claimed
+    expected = expected_columns(info["feature_spec"], est.family) if has_graph else {}
     found = columns_of(result)
     assert sorted(found) == sorted(expected)
     for name, (kind, used_by, facts) in expected.items():

@@ -75,8 +75,10 @@ def test_force_replaces_old_output_only_at_commit(tmp_path, is_dir):
         open(target, "w").write("new")
         assert (out / "old").exists() if is_dir else out.read_text() == "old"
         staged.commit()
-    assert (out / "new").read_text() == "new" if is_dir else out.read_text() == "new"
-    assert not (out / "old").exists() if is_dir else True
+    if is_dir:
+        assert sorted(os.listdir(out)) == ["new"] and (out / "new").read_text() == "new"
+    else:
+        assert out.is_file() and out.read_text() == "new"
     assert os.listdir(tmp_path) == ["out"]
 
 

@@ -166,8 +166,8 @@ def test_rnn_fixture_tf10_becomes_tf12_bit_for_bit(tfckpt, tf, tmp_path):
                  "--preset", "rnn-1.0-to-1.2", "--preset", "layers-weights-to-kernel")
     assert run.code == 0, run.err
     got, want = load(tf, tmp_path / "out"), load(tf, RNN / "tf1.2")
-    want.pop("global_step", None) if "global_step" not in got else None
-    assert sorted(got) == sorted(want)
+    assert sorted(got) == sorted(want) == ["dense/bias", "dense/kernel", "rnn/basic_lstm_cell/bias",
+                                           "rnn/basic_lstm_cell/kernel"]
     assert all(same(got[name], want[name]) for name in want)
 
 
@@ -270,35 +270,75 @@ def test_centered_bias_that_cannot_be_folded_is_reported(tfckpt, tmp_path):
                        "this checkpoint would not add it\n")
 
 
+# What contrib-learn-to-estimator must make of each variable, written out: weights ->
+# kernel, biases -> bias; contrib's truncated partitioned slot names become the estimator's
+# `<var>/t_0/Adagrad`; the head's learning-rate copy is dropped; global_step stays.
+IRIS_TF114_NAMES = {
+    **{f"dnn/{layer}/{old}": f"dnn/{layer}/{new}"
+       for layer in ("hiddenlayer_0", "hiddenlayer_1", "hiddenlayer_2", "logits")
+       for old, new in (("weights", "kernel"), ("biases", "bias"))},
+    "dnn/hiddenlayer_0/weights/enlayer_0/weights/part_0/Adagrad": "dnn/hiddenlayer_0/kernel/t_0/Adagrad",
+    "dnn/hiddenlayer_0/biases/denlayer_0/biases/part_0/Adagrad": "dnn/hiddenlayer_0/bias/t_0/Adagrad",
+    "dnn/hiddenlayer_1/weights/enlayer_1/weights/part_0/Adagrad": "dnn/hiddenlayer_1/kernel/t_0/Adagrad",
+    "dnn/hiddenlayer_1/biases/denlayer_1/biases/part_0/Adagrad": "dnn/hiddenlayer_1/bias/t_0/Adagrad",
+    "dnn/hiddenlayer_2/weights/enlayer_2/weights/part_0/Adagrad": "dnn/hiddenlayer_2/kernel/t_0/Adagrad",
+    "dnn/hiddenlayer_2/biases/denlayer_2/biases/part_0/Adagrad": "dnn/hiddenlayer_2/bias/t_0/Adagrad",
+    "dnn/logits/weights/nn/logits/weights/part_0/Adagrad": "dnn/logits/kernel/t_0/Adagrad",
+    "dnn/logits/biases/dnn/logits/biases/part_0/Adagrad": "dnn/logits/bias/t_0/Adagrad",
+    "dnn/multi_class_head/dnn/learning_rate": None,
+    "global_step": "global_step",
+}
+
+
+def assert_renamed(tf, source, out, expected: dict, *, folded: dict | None = None) -> None:
+    """The written checkpoint holds exactly the expected new names, each bit for bit the
+    old tensor (read by TensorFlow), or the sum `folded` names for it."""
+    got, original = load(tf, out), load(tf, source)
+    assert sorted(original) == sorted(expected)
+    assert sorted(got) == sorted(new for new in expected.values() if new)
+    for old, new in expected.items():
+        if new and new not in (folded or {}):
+            assert same(got[new], original[old]), (old, new)
+    for new, parts in (folded or {}).items():
+        assert same(got[new], sum(original[part] for part in parts)), new
+
+
 def test_contrib_real_tf114_iris(tfckpt, tf, tmp_path):
     source = REAL_WORLD / "contrib-learn-iris-dnn-tf1.14-part0" / "iris_model"
     before = tree_digest(source)
     plan = plan_json(tfckpt, source, "--preset", "contrib-learn-to-estimator")
-    names = new_names(plan)
-    assert names["dnn/hiddenlayer_2/weights/enlayer_2/weights/part_0/Adagrad"] == "dnn/hiddenlayer_2/kernel/t_0/Adagrad"
-    assert names["dnn/logits/biases/dnn/logits/biases/part_0/Adagrad"] == "dnn/logits/bias/t_0/Adagrad"
+    assert new_names(plan) == IRIS_TF114_NAMES
     run = tfckpt("rename", str(source), str(tmp_path / "out"), "--preset", "contrib-learn-to-estimator")
     assert run.code == 0, run.err
-    got, original = load(tf, tmp_path / "out"), load(tf, source)
-    assert len(got) == 17
-    assert all(same(got[new], original[old]) for old, new in names.items() if new)
+    assert_renamed(tf, source, tmp_path / "out", IRIS_TF114_NAMES)
     assert tree_digest(source) == before
+
+
+TF011_COLUMNS = ("gdp_change", "gld_change", "manufacture_durable_orders_change",
+                 "manufacture_orders_change", "slv_change", "spy_change")
+# tf 0.11 contrib linear names -> tf.estimator's linear_model names; Ftrl slots under
+# part_0; centered_bias_weight is folded into the bias (and its slot dropped).
+TF011_NAMES = {
+    **{f"linear/{column}/weight{slot}": f"linear/linear_model/{column}/weights{'/part_0' if slot else ''}{slot}"
+       for column in TF011_COLUMNS for slot in ("", "/Ftrl", "/Ftrl_1")},
+    "linear/bias_weight": "linear/linear_model/bias_weights",
+    "linear/bias_weight/Ftrl": "linear/linear_model/bias_weights/part_0/Ftrl",
+    "linear/bias_weight/Ftrl_1": "linear/linear_model/bias_weights/part_0/Ftrl_1",
+    "centered_bias_weight": None,
+    "centered_bias_weight/Adagrad": None,
+    "global_step": "global_step",
+}
 
 
 def test_contrib_real_tf011_v1_sharded_linear_with_centered_bias(tfckpt, tf, tmp_path):
     source = REAL_WORLD / "contrib-learn-v1-sharded-tf0.11" / "model"
     plan = plan_json(tfckpt, source, "--preset", "contrib-learn-to-estimator")
     assert plan["format"] == "V1"
-    names = new_names(plan)
-    assert names["linear/gdp_change/weight/Ftrl_1"] == "linear/linear_model/gdp_change/weights/part_0/Ftrl_1"
-    assert names["linear/bias_weight"] == "linear/linear_model/bias_weights"
+    assert new_names(plan) == TF011_NAMES
     run = tfckpt("rename", str(source), str(tmp_path / "out"), "--preset", "contrib-learn-to-estimator")
     assert run.code == 0, run.err
-    got, original = load(tf, tmp_path / "out"), load(tf, source)
-    assert same(got["linear/linear_model/bias_weights"],
-                original["linear/bias_weight"] + original["centered_bias_weight"])
-    assert all(same(got[new], original[old]) for old, new in names.items()
-               if new and new != "linear/linear_model/bias_weights")
+    assert_renamed(tf, source, tmp_path / "out", TF011_NAMES, folded={
+        "linear/linear_model/bias_weights": ("linear/bias_weight", "centered_bias_weight")})
 
 
 def test_estimator_linear_wide_2017_is_already_estimator_names(tfckpt, tf, tmp_path):

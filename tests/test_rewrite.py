@@ -41,11 +41,19 @@ def test_write_bundle_is_read_by_tensorflow_bit_for_bit(tf, tmp_path):
     assert verify_against(prefix, tensors) == len(tensors)
     reader = tf.train.load_checkpoint(prefix)
     assert sorted(reader.get_variable_to_shape_map()) == sorted(n for n, _ in tensors)
+    dtypes = reader.get_variable_to_dtype_map()
     for name, value in tensors:
-        got = np.asarray(reader.get_tensor(name), dtype=value.dtype)
-        assert got.shape == value.shape
-        assert got.tobytes() == value.tobytes() if value.dtype != object else got.tolist() == value.tolist()
-    assert reader.get_variable_to_dtype_map()["bf"] == tf.bfloat16
+        got = reader.get_tensor(name)  # as TensorFlow hands it back: no cast
+        if value.dtype == object:
+            # tf.string comes back as an object array of bytes, a scalar one as bytes
+            assert dtypes[name] == tf.string, name
+            got = np.asarray(got, dtype=object)
+            assert got.shape == value.shape and got.ravel().tolist() == value.ravel().tolist(), name
+        else:
+            assert dtypes[name] == tf.as_dtype(value.dtype), name
+            assert (got.dtype, got.shape) == (value.dtype, value.shape), name
+            assert got.tobytes() == value.tobytes(), name
+    assert dtypes["bf"] == tf.bfloat16
 
 
 def test_write_bundle_restores_with_a_v1_saver(tf, tmp_path):

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+import real_world
+from fixture_cases import keras_optimizer_weights, keras_weights, tf_values
 from conftest import FIXTURES, REAL_WORLD
 from inspectors.values import statistics
 
@@ -163,15 +167,9 @@ def test_lone_slice_of_a_partition_slot_is_read_as_stored(tfckpt, tf):
     assert np.array_equal(np.asarray(variable["values"], np.float32), expected.numpy())
 
 
+SHOW_SOURCES = real_world.sources("show")
 SOURCES = [
-    *(REAL_WORLD / p for p in (
-        "contrib-learn-iris-dnn-tf1.14-part0/iris_model", "contrib-learn-v1-sharded-tf0.11/model",
-        "estimator-linear-wide-2017/model", "serving-half_plus_two-v1/00000123/export",
-        "serving-half_plus_two-v2-export/00000123/export",
-        "serving-saved_model_half_plus_two_cpu/00000123", "nxt-tensorflow-v1",
-        "nxt-tensorflow-v1/video_weights.ckpt", "mnist-fully-connected-feed-cpkt/fully_connected_feed",
-        "traffic-signs-v1-2016-11", "keras1-full-model-h5/model.h5",
-        "keras1-weights-only-h5-json/successful_models/nvidia_33_17.h5")),
+    *(paths[0] for _, paths in SHOW_SOURCES),  # every case of the corpus show applies to
     *(FIXTURES / p for p in (
         "contrib-learn-names/model_dir", "custom-linear-regression/model_dir",
         "custom-softmax-classifier/model_dir", "dnn-classifier-v1/model_dir",
@@ -182,15 +180,42 @@ SOURCES = [
 ]
 
 
-@pytest.mark.parametrize("source", SOURCES, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_stats_of_every_source_in_table_and_json(tfckpt, source):
+def reference_values(tf, listing: dict) -> dict[str, np.ndarray]:
+    """Every variable of what `ls` resolved, read by TensorFlow's reader (or h5py for Keras)."""
+    if listing["format"] == "keras-h5":
+        return {**keras_weights(Path(listing["source"])), **keras_optimizer_weights(Path(listing["source"]))}
+    return tf_values(tf, listing["source"])
+
+
+def assert_stats_match_numpy(record: dict, value: np.ndarray) -> None:
+    """One `show --stats` record against numpy on the whole tensor (float64)."""
+    name = record["name"]
+    assert (record["size"], record["shape"]) == (value.size, list(value.shape)), name
+    if record["dtype"] == "string" or value.size == 0:
+        return
+    x = (np.abs(value) if value.dtype.kind == "c" else value).astype(np.float64).ravel()
+    finite = x[np.isfinite(x)]
+    assert (record["nan"], record["inf"]) == (int(np.isnan(x).sum()), int(np.isinf(x).sum())), name
+    assert record["zeros_pct"] == pytest.approx(100 * np.mean(x == 0)), name
+    if finite.size == x.size:
+        assert (record["min"], record["max"]) == (x.min(), x.max()), name
+        assert record["mean"] == pytest.approx(x.mean(), rel=1e-9, abs=1e-12), name
+        assert record["l2"] == pytest.approx(np.linalg.norm(x), rel=1e-9, abs=1e-12), name
+        assert record["std"] == pytest.approx(x.std(), rel=1e-6, abs=1e-9), name
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=real_world.ids(SHOW_SOURCES) + [
+    f"fixture:{p.relative_to(FIXTURES).as_posix()}" for p in SOURCES[len(SHOW_SOURCES):]])
+def test_stats_of_every_source_in_table_and_json(tfckpt, tf, source):
     listing = json.loads(tfckpt("ls", source, "--format", "json").out)
     run = tfckpt("show", source, "--stats", "--format", "json")
     assert run.code == 0, run.err
     stats = json.loads(run.out)["stats"]
     assert [s["name"] for s in stats] == [v["name"] for v in listing["variables"]]
-    numeric = [s for s in stats if s["dtype"] != "string"]
-    assert all(s["min"] <= s["mean"] <= s["max"] for s in numeric if s["size"])
+    reference = reference_values(tf, listing)
+    assert sorted(reference) == sorted(s["name"] for s in stats)
+    for record in stats:
+        assert_stats_match_numpy(record, reference[record["name"]])
     table = tfckpt("show", source, "--stats")
     assert table.code == 0 and len(table.out.splitlines()) == len(stats) + 2
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, REAL_WORLD, only_line, sha256_tree
-from fixture_cases import case_names, listed_checkpoints, state_files
+from fixture_cases import case_names, keras_weights, listed_checkpoints, lone_slice, state_files
 
 FIXTURE_CHECKPOINTS = sorted({str(p.relative_to(FIXTURES)) for case in case_names()
                               for state in state_files(case) for p in listed_checkpoints(state)})
@@ -48,20 +48,6 @@ def bits_equal(a, b) -> bool:
     return a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
-def lone_slice(tf, prefix: str, name: str, shape: list[int]):
-    """The one stored slice of a slot TF 1.x saved with its whole variable's shape."""
-    from inspectors.formats.bundle import read_index
-
-    entry = read_index("V2", prefix).entries[name]
-    extents = entry.slices[0].extents
-    spec = " ".join(map(str, shape)) + " " + ":".join(
-        "-" if length == -1 else f"{start},{length}" for start, length in extents)
-    dtype = tf.train.load_checkpoint(prefix).get_variable_to_dtype_map()[name]
-    [value] = tf.raw_ops.RestoreV2(prefix=prefix, tensor_names=[name],
-                                   shape_and_slices=[spec], dtypes=[dtype])
-    return value.numpy()
-
-
 def assert_same_checkpoint(tf, source_prefix: str, copy_prefix: str) -> None:
     """Every variable: same name, dtype, shape, bytes (TensorFlow's reader on both sides)."""
     a, b = tf.train.load_checkpoint(source_prefix), tf.train.load_checkpoint(copy_prefix)
@@ -72,7 +58,7 @@ def assert_same_checkpoint(tf, source_prefix: str, copy_prefix: str) -> None:
         try:
             want = a.get_tensor(name)
         except Exception:  # a partition's slot stored as one slice of a larger shape
-            want = lone_slice(tf, source_prefix, name, shapes_a[name])
+            want = lone_slice(tf, source_prefix, name)
         else:
             assert shapes_b[name] == shapes_a[name], name
         assert bits_equal(b.get_tensor(name), want), name
@@ -242,21 +228,6 @@ def test_plain_npz_imports_by_key(tfckpt, tf, tmp_path):
     assert bits_equal(reader.get_tensor("dense/kernel"), arrays["dense/kernel"])
     assert bits_equal(reader.get_tensor("dense/bias"), arrays["dense/bias"])
     assert reader.get_tensor("names").tolist() == [b"ab", b"c"]
-
-
-def keras_weights(path: Path) -> dict[str, np.ndarray]:
-    """layer/weight -> value, read by h5py the way Keras loads (layer_names, weight_names)."""
-    import h5py
-
-    found = {}
-    with h5py.File(path, "r") as f:
-        root = f["model_weights"] if "model_weights" in f else f
-        for layer in root.attrs["layer_names"]:
-            layer = layer.decode() if isinstance(layer, bytes) else layer
-            for weight in root[layer].attrs["weight_names"]:
-                weight = weight.decode() if isinstance(weight, bytes) else weight
-                found[f"{layer}/{weight}".removesuffix(":0")] = root[layer][weight][()]
-    return found
 
 
 @pytest.mark.parametrize("path", KERAS_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")

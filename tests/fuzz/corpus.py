@@ -88,6 +88,56 @@ SEEDS: tuple[Seed, ...] = (
     _rw("keras1-weights", "keras1-weights-only-h5-json/successful_models", ("nvidia_33_17.h5",),
         checkpoint="nvidia_33_17.h5"),
 )
+
+
+def _latest_in_state(folder: Path) -> str | None:
+    """The basename a `checkpoint` state file names as model_checkpoint_path."""
+    state = folder / "checkpoint"
+    if not state.is_file():
+        return None
+    for line in state.read_text(errors="replace").splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model_checkpoint_path":
+            return os.path.basename(value.strip().strip('"'))
+    return None
+
+
+def _discovered(case: str, path: Path) -> Seed | None:
+    """A seed for a corpus case no seed above covers: its `ls` path with the latest
+    checkpoint's files (and state file and .meta), so a new case is fuzzed on arrival."""
+    latest = _latest_in_state(path) if path.is_dir() else None
+    if path.is_dir() and (latest is None or not glob.glob(str(path / glob.escape(latest)) + "*")):
+        # a state file naming checkpoints that are gone: the newest .meta's checkpoint instead
+        metas = sorted(path.glob("*.meta"), key=lambda p: (len(p.name), p.name))
+        path = metas[-1].with_suffix("") if metas else path
+    if latest is not None and glob.glob(str(path / glob.escape(latest)) + "*"):
+        graph = f"{latest}.meta" if (path / f"{latest}.meta").is_file() else None
+        return Seed(f"rw/{case}", path, ("checkpoint", glob.escape(latest) + "*"), checkpoint=".",
+                    model_dir=".", graph=graph)
+    if glob.glob(str(path) + "*") and not path.is_dir():
+        graph = f"{path.name}.meta" if path.with_name(path.name + ".meta").is_file() else None
+        return Seed(f"rw/{case}", path.parent, (glob.escape(path.name) + "*",), checkpoint=path.name,
+                    graph=graph)
+    return None
+
+
+def discovered_seeds() -> tuple[Seed, ...]:
+    """Seeds for the corpus cases that the hand-picked seeds do not reach."""
+    import real_world
+
+    covered = {seed.root.relative_to(REAL_WORLD).parts[0] for seed in SEEDS
+               if seed.root.is_relative_to(REAL_WORLD)}
+    found = []
+    for case, (path, *_) in real_world.sources("ls"):
+        if case not in covered:
+            seed = _discovered(case, path)
+            if seed is not None:
+                covered.add(case)
+                found.append(seed)
+    return tuple(found)
+
+
+SEEDS = SEEDS + discovered_seeds()
 BY_NAME = {seed.name: seed for seed in SEEDS}
 
 

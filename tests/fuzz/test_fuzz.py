@@ -71,6 +71,18 @@ def _seed_digest(seed) -> str:
     return digest.hexdigest()
 
 
+def test_every_real_world_case_is_a_seed():
+    """A case that arrives in the corpus is fuzzed without editing the seed list."""
+    import real_world
+    from fuzz import corpus
+
+    seeded = {seed.root.relative_to(corpus.REAL_WORLD).parts[0] for seed in corpus.SEEDS
+              if seed.root.is_relative_to(corpus.REAL_WORLD)}
+    readable = {case for case, _ in real_world.sources("ls")}
+    assert readable and readable <= seeded  # (plus seeds for graph-only cases: a frozen .pb)
+    assert all(corpus.seed_files(seed) for seed in corpus.SEEDS)
+
+
 def test_quick_fuzz_every_reading_command(tmp_path):
     started = time.perf_counter()
     results = runner.run_cases(range(QUICK_CASES), base=QUICK_SEED, root=tmp_path, jobs=1)
