@@ -1,0 +1,136 @@
+"""InferenceGraph -> ONNX model, through tf2onnx, or a refusal naming what ONNX lacks.
+
+The frozen graph (targets/frozen.py: placeholders named after the features,
+one node per prediction key) is what tf2onnx converts; its inputs and outputs
+lose TensorFlow's `:0`, so the ONNX model is fed `age`, `color`, ... and
+answers `logits`, `classes`, ... like the SavedModel's signature.
+
+Vocabulary lookups (`LookupTableFindV2` over a table the session filled) become
+`ai.onnx.ml` `CategoryMapper` nodes: tf2onnx needs each table's keys and values,
+which are read here from the live session. Ops that have no ONNX counterpart
+(e.g. `StringToHashBucketFast`, TF's FarmHash fingerprint of hashed feature
+columns) are left by tf2onnx as foreign nodes or moved to a custom domain that
+plain ONNX Runtime cannot run; such a model is refused, naming those ops, before
+anything is written.
+
+tf2onnx 1.17 is used as released: its logging (one line per unsupported node,
+tracebacks of failed nodes) is silenced here because the refusal says the same
+in one line. This module is the one place that knows tf2onnx's API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any, Iterator
+
+from inspectors.errors import UnsupportedSource
+from inspectors.tf_loader import tensorflow
+from migrate.rebuild.inference import InferenceGraph
+from migrate.targets import frozen as freeze_module
+
+OPSET = 17  # ai.onnx opset: ONNX Runtime 1.20+ runs it; tf2onnx 1.17 converts to it
+STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
+_TABLE_OPS = ("HashTableV2", "HashTable", "MutableHashTableV2", "MutableHashTable")
+
+
+def onnx_model(inference: InferenceGraph, *, name: str) -> Any:
+    """The ONNX ModelProto of `inference`, or UnsupportedSource naming the ops ONNX lacks."""
+    graph_def, outputs = freeze_module.frozen_graph_def(inference)
+    _name_tables(graph_def)
+    inputs = [f"{key}:0" for key in inference.inputs]
+    fetches = [f"{node}:0" for node in outputs.values()]
+    renames = {**{f"{key}:0": key for key in inference.inputs},
+               **{f"{node}:0": key for key, node in outputs.items()}}
+    model = _convert(graph_def, inputs=inputs, outputs=fetches, renames=renames,
+                     tables=lookup_tables(inference), name=name)
+    foreign = foreign_ops(model)
+    if foreign:
+        raise UnsupportedSource(
+            f"{name} cannot be written as ONNX: ONNX has no op for {', '.join(foreign)} "
+            f"(e.g. hashed or crossed string feature columns). Export a SavedModel instead")
+    return model
+
+
+def _convert(graph_def: Any, *, inputs: list[str], outputs: list[str], renames: dict[str, str],
+             tables: dict[bytes, tuple[Any, Any]], name: str) -> Any:
+    tf = tensorflow()
+    from tf2onnx import optimizer, tf_loader, tfonnx
+
+    with _quiet_tf2onnx():
+        # Grappler folds what freezing left constant (conds over initialized variables,
+        # shape arithmetic) and prunes the table initializers no output needs. tf2onnx
+        # calls it inside a graph (export_meta_graph refuses eager mode), and so do we.
+        with tf.Graph().as_default():
+            optimized = tf_loader.tf_optimize(inputs, outputs, graph_def)
+        with tf.Graph().as_default() as graph:
+            tf.compat.v1.import_graph_def(optimized, name="")
+            converted = tfonnx.process_tf_graph(
+                graph, continue_on_error=True, opset=OPSET, input_names=inputs,
+                output_names=outputs, tensors_to_rename=renames, initialized_tables=tables)
+        converted = optimizer.optimize_graph(converted)
+        return converted.make_model(f"tfckpt export of {name}")
+
+
+def lookup_tables(inference: InferenceGraph) -> dict[bytes, tuple[Any, Any]]:
+    """shared_name -> (keys, values) of every table the session holds, read from it."""
+    tf = tensorflow()
+    tables = {}
+    for op in inference.graph.get_operations():
+        if op.type not in _TABLE_OPS:
+            continue
+        shared = op.get_attr("shared_name") or op.name.encode()
+        key_dtype, value_dtype = op.get_attr("key_dtype"), op.get_attr("value_dtype")
+        with inference.graph.as_default():
+            handle = op.outputs[0]
+            if op.type in ("HashTable", "MutableHashTable"):  # ref-typed TF 1.x tables
+                exported = tf.raw_ops.LookupTableExport(table_handle=handle, Tkeys=key_dtype,
+                                                        Tvalues=value_dtype)
+            else:
+                exported = tf.raw_ops.LookupTableExportV2(table_handle=handle, Tkeys=key_dtype,
+                                                          Tvalues=value_dtype)
+        keys, values = inference.session.run(list(exported))
+        tables[shared] = (keys, values)
+    return tables
+
+
+def _name_tables(graph_def: Any) -> None:
+    """tf2onnx finds a table's contents by its shared name; a table without one (TF shares
+    it by node name then) gets its node name, the key `lookup_tables` uses too."""
+    for node in graph_def.node:
+        if node.op in _TABLE_OPS and not node.attr["shared_name"].s:
+            node.attr["shared_name"].s = node.name.encode()
+
+
+def foreign_ops(model: Any) -> list[str]:
+    """Op types in `model` (subgraphs included) that plain ONNX Runtime cannot run: a
+    custom domain, or an op the ONNX schemas do not define (a node tf2onnx left as TF's)."""
+    import onnx
+
+    found = set()
+    for node in _nodes(model.graph):
+        domain = node.domain or ""
+        if domain not in STANDARD_DOMAINS or not onnx.defs.has(node.op_type, domain):
+            found.add(node.op_type)
+    return sorted(found)
+
+
+def _nodes(graph: Any) -> Iterator[Any]:
+    for node in graph.node:
+        yield node
+        for attribute in node.attribute:
+            if attribute.HasField("g"):
+                yield from _nodes(attribute.g)
+            for subgraph in attribute.graphs:
+                yield from _nodes(subgraph)
+
+
+@contextlib.contextmanager
+def _quiet_tf2onnx() -> Iterator[None]:
+    logger = logging.getLogger("tf2onnx")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
