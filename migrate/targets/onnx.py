@@ -38,11 +38,13 @@ def onnx_model(inference: InferenceGraph, *, name: str) -> Any:
     """The ONNX ModelProto of `inference`, or UnsupportedSource naming the ops ONNX lacks."""
     graph_def, outputs = freeze_module.frozen_graph_def(inference)
     _name_tables(graph_def)
+    fetches = {key: _fetch_node(graph_def, key, node, inference.outputs[key].dtype)
+               for key, node in outputs.items()}
     inputs = [f"{key}:0" for key in inference.inputs]
-    fetches = [f"{node}:0" for node in outputs.values()]
     renames = {**{f"{key}:0": key for key in inference.inputs},
-               **{f"{node}:0": key for key, node in outputs.items()}}
-    model = _convert(graph_def, inputs=inputs, outputs=fetches, renames=renames,
+               **{f"{node}:0": key for key, node in fetches.items()}}
+    model = _convert(graph_def, inputs=inputs, outputs=[f"{node}:0" for node in fetches.values()],
+                     renames=renames,
                      tables=lookup_tables(inference), name=name)
     foreign = foreign_ops(model)
     if foreign:
@@ -92,6 +94,17 @@ def lookup_tables(inference: InferenceGraph) -> dict[bytes, tuple[Any, Any]]:
         keys, values = inference.session.run(list(exported))
         tables[shared] = (keys, values)
     return tables
+
+
+def _fetch_node(graph_def: Any, key: str, node: str, dtype: Any) -> str:
+    """An Identity of the output node, fetched instead of it: tf2onnx loses the name of
+    an output whose op it replaces by several (e.g. `AsString` as the output itself)."""
+    fetch = graph_def.node.add()
+    fetch.name = f"tfckpt_onnx_output/{key}"
+    fetch.op = "Identity"
+    fetch.input.append(node)
+    fetch.attr["T"].type = dtype.base_dtype.as_datatype_enum
+    return fetch.name
 
 
 def _name_tables(graph_def: Any) -> None:
