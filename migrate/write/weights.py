@@ -43,6 +43,7 @@ import numpy as np
 
 from inspectors.sources import paths
 from inspectors.formats.checkpoint import VariableInfo, kind_of, numpy_dtype, open_reader
+from inspectors.formats.records import BOOKKEEPING
 from inspectors.errors import (CorruptCheckpoint, SourceNotFound, UnsafeOutput, UnsupportedSource,
                               VerificationFailed)
 from inspectors.progress import Progress, tracked
@@ -532,13 +533,16 @@ def export_safetensors(src: str, output: str, *, force: bool = False, progress: 
     check_output(output, source_inputs(source), force=force)
     reader = open_reader(source)
     plan = plan_for_reader(reader, resolve_steps(steps))
-    entries = plan.written
+    entries, left_out = _holdable(plan.written)
     tensors = [(entry.new, entry.new_dtype, stored_shape(entry, reader)) for entry in entries]
     safetensors_file.refuse_unwritable(tensors)
     metadata = {"tfckpt_format": FORMAT_TAG, "format_version": str(FORMAT_VERSION),
                 "source": source.path, "source_format": source.format,
                 **({} if source.step is None else {"step": str(source.step)})}
     notes = [*source.notes, *plan.warnings]
+    if left_out:
+        notes.append(f"left out {len(left_out)} bookkeeping string(s) safetensors cannot hold "
+                     f"(e.g. {left_out[0].old}): not weights")
     with Staged(output, force=force, is_dir=False) as staged:
         writer = safetensors_file.SafetensorsWriter(staged.path, tensors, metadata)
         try:
@@ -555,6 +559,14 @@ def export_safetensors(src: str, output: str, *, force: bool = False, progress: 
                          output=output, output_format=SAFETENSORS, step=source.step,
                          variables=len(entries), nbytes=nbytes, verified=True,
                          notes=tuple(notes))
+
+
+def _holdable(entries) -> tuple[list, list]:
+    """(entries to write, bookkeeping strings left out). A string that is bookkeeping (TF2's
+    object graph) is no weight, so it is left out with a note; any other string is refused."""
+    left_out = [entry for entry in entries
+                if entry.new_dtype == "string" and kind_of(entry.old) == BOOKKEEPING]
+    return [entry for entry in entries if entry not in left_out], left_out
 
 
 def stored_shape(entry, reader) -> tuple[int, ...]:
