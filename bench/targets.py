@@ -36,7 +36,7 @@ def measure(args: list[str]) -> tuple[float, int]:
     return peak_rss_of(command(*args), ok_codes=(0,))
 
 
-def models(floor: float) -> None:
+def models() -> None:
     for source in MODELS:
         if not source.exists():
             continue
@@ -49,8 +49,7 @@ def models(floor: float) -> None:
                                 ("safetensors", ["export-weights", str(source),
                                                  str(work / "w.safetensors")])):
                 wall, rss = measure(args)
-                print(f"  {label:>12}: {wall:.2f} s ({wall / base:.2f}x saved-model, "
-                      f"{(wall - floor) / max(base - floor, 1e-9):.2f}x past the import floor), "
+                print(f"  {label:>12}: {wall:.2f} s ({wall / base:.2f}x saved-model), "
                       f"peak {rss / 1024:.0f} MB ({rss / base_rss:.2f}x)")
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -76,7 +75,7 @@ def main() -> None:
     megabytes = parser.parse_args().megabytes
     floor, floor_rss = peak_rss_of(python("import tensorflow"))
     print(f"floor (python + import tensorflow): {floor:.2f} s, {floor_rss / 1024:.0f} MB")
-    models(floor)
+    models()
     weights(megabytes)
 
 
