@@ -86,6 +86,33 @@ def test_hashed_strings_are_refused_naming_the_op(tf):
         "hashed or crossed string feature columns). Export a SavedModel instead")
 
 
+def test_bucketize_becomes_standard_ops_with_tf_boundary_semantics(tf, tmp_path):
+    """Bucketized columns: values on a boundary go up, int64 and float inputs alike."""
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        x = v1.placeholder(tf.float32, [None, 1], name="x")
+        n = v1.placeholder(tf.int64, [None], name="n")
+        outputs = {"b": tf.raw_ops.Bucketize(input=x, boundaries=[-1.0, 0.0, 2.5]),
+                   "c": tf.raw_ops.Bucketize(input=n, boundaries=[0.0, 10.0])}
+        session = v1.Session(graph=graph)
+    model = InferenceGraph(graph=graph, session=session, inputs={"x": x, "n": n},
+                           outputs=outputs, way="canned",
+                           features=(FeatureSpec("n", "int64", ()), FeatureSpec("x", "float32", (1,))))
+    try:
+        onnx = write_onnx(model, tmp_path / "b.onnx")
+        feeds = {"x": np.array([[-5], [-1], [-0.5], [0], [2.4], [2.5], [9]], np.float32),
+                 "n": np.array([-1, 0, 5, 10, 11, 0, 3], np.int64)}
+        expected = model.predict(feeds)
+    finally:
+        model.close()
+    got = onnx.predict(feeds)
+    for key in ("b", "c"):
+        assert got[key].dtype == expected[key].dtype == np.int32
+        np.testing.assert_array_equal(got[key], expected[key])
+    np.testing.assert_array_equal(got["b"].ravel(), [0, 1, 1, 2, 2, 3, 3])  # upper_bound
+
+
 def test_onnx_files_are_a_kind_of_artifact(tmp_path):
     path = tmp_path / "m.onnx"
     path.write_bytes(b"")
@@ -158,6 +185,11 @@ def test_to_names_the_target_and_must_agree_with_the_extension(tfckpt, tmp_path)
         f"tfckpt: error: --to saved-model does not match the output {tmp_path / 'm.onnx'}, "
         f"whose extension names onnx. Pass --to onnx or rename the output")
     assert os.listdir(tmp_path) == []
+    parsing = tfckpt("export", source, tmp_path / "m.onnx", "--signature", "parsing")
+    assert parsing.code == 2 and only_line(parsing.err) == (
+        "tfckpt: error: --signature parsing is a SavedModel signature; an ONNX model takes "
+        "the features themselves. Drop --signature")
+    assert os.listdir(tmp_path) == []
     named = tfckpt("export", source, tmp_path / "model.bin", "--to", "onnx")
     assert named.code == 0, named.err
     assert kind_of_artifact(str(tmp_path / "model.bin")) == "checkpoint"  # not .onnx: by --to
@@ -185,9 +217,15 @@ def test_onnx_export_that_fails_verification_keeps_nothing(tfckpt, tmp_path, mon
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("case", sorted(REAL_WORLD_EXPORTS))
+# The real-world model dirs `export` converts: test_convert's, and the taxi LinearRegressor
+# (queue-fed training graph, five numeric columns) that converts as well.
+ONNX_REAL_WORLD = {**REAL_WORLD_EXPORTS,
+                   "estimator-linearregressor-taxi-queue-tf1.8": "taxi_trained"}
+
+
+@pytest.mark.parametrize("case", sorted(ONNX_REAL_WORLD))
 def test_real_world_exports_to_onnx_and_verifies_against_its_original_graph(tfckpt, tmp_path, case):
-    source = REAL_WORLD / case / REAL_WORLD_EXPORTS[case]
+    source = REAL_WORLD / case / ONNX_REAL_WORLD[case]
     out = tmp_path / "model.onnx"
     run = tfckpt("export", source, out, "--format", "json")
     assert run.code == 0, run.err

@@ -7,7 +7,9 @@ answers `logits`, `classes`, ... like the SavedModel's signature.
 
 Vocabulary lookups (`LookupTableFindV2` over a table the session filled) become
 `ai.onnx.ml` `CategoryMapper` nodes: tf2onnx needs each table's keys and values,
-which are read here from the live session. Ops that have no ONNX counterpart
+which are read here from the live session. `Bucketize` (bucketized columns), which
+tf2onnx does not convert, is written here as standard ops: the count of boundaries
+at or below each value. Ops that have no ONNX counterpart
 (e.g. `StringToHashBucketFast`, TF's FarmHash fingerprint of hashed feature
 columns) are left by tf2onnx as foreign nodes or moved to a custom domain that
 plain ONNX Runtime cannot run; such a model is refused, naming those ops, before
@@ -69,9 +71,39 @@ def _convert(graph_def: Any, *, inputs: list[str], outputs: list[str], renames: 
             tf.compat.v1.import_graph_def(optimized, name="")
             converted = tfonnx.process_tf_graph(
                 graph, continue_on_error=True, opset=OPSET, input_names=inputs,
-                output_names=outputs, tensors_to_rename=renames, initialized_tables=tables)
+                output_names=outputs, tensors_to_rename=renames, initialized_tables=tables,
+                custom_op_handlers={"Bucketize": (_bucketize, [])})
         converted = optimizer.optimize_graph(converted)
         return converted.make_model(f"tfckpt export of {name}")
+
+
+def _bucketize(ctx: Any, node: Any, name: str, args: Any) -> None:
+    """TF's Bucketize in ONNX ops: the index of a value's bucket is how many boundaries are
+    <= it (TF's std::upper_bound over float boundaries). TF compares in float, or in double
+    for a double input (C++'s promotion), so the value is cast the same way first."""
+    import numpy as np
+    from onnx import TensorProto
+    from tf2onnx import utils
+    from tf2onnx.graph_builder import GraphBuilder
+
+    boundaries = [float(b) for b in node.get_attr_value("boundaries")]
+    value = node.input[0]
+    kind = TensorProto.DOUBLE if ctx.get_dtype(value) == TensorProto.DOUBLE else TensorProto.FLOAT
+    if ctx.get_dtype(value) != kind:
+        value = ctx.make_node("Cast", [value], attr={"to": kind}).output[0]
+    bounds = np.array(boundaries, np.float32).astype(np.float64 if kind == TensorProto.DOUBLE
+                                                     else np.float32)
+    limits = ctx.make_const(utils.make_name(f"{name}/boundaries"), bounds).output[0]
+    column = GraphBuilder(ctx).make_unsqueeze({"data": value, "axes": [-1]})
+    at_or_above = ctx.make_node("GreaterOrEqual", [column, limits]).output[0]
+    counted = ctx.make_node("Cast", [at_or_above], attr={"to": TensorProto.INT32}).output[0]
+    last = ctx.make_const(utils.make_name(f"{name}/axis"), np.array([-1], np.int64)).output[0]
+    for attribute in list(node.attr):
+        del node.attr[attribute]
+    node.type = "ReduceSum"
+    node.domain = ""
+    ctx.replace_inputs(node, [counted, last])
+    node.set_attr("keepdims", 0)
 
 
 def lookup_tables(inference: InferenceGraph) -> dict[bytes, tuple[Any, Any]]:
