@@ -24,8 +24,9 @@ from tests.test_export import small_classifier
 
 # Fixtures whose feature columns hash strings (TF's FarmHash fingerprint) or cross them:
 # ONNX has neither op, so these are refused, naming the ops.
-REFUSED = {"linear-classifier": "StringToHashBucketFast",
-           "wide-deep": "SparseCross, StringToHashBucketFast"}
+REFUSED = {"linear-classifier": "StringToHashBucketFast (hashed feature columns)",
+           "wide-deep": "SparseCross (crossed feature columns), StringToHashBucketFast (hashed "
+                        "feature columns)"}
 
 
 def write_onnx(inference: InferenceGraph, path) -> OnnxPredictor:
@@ -82,8 +83,8 @@ def test_hashed_strings_are_refused_naming_the_op(tf):
     finally:
         model.close()
     assert str(refused.value) == (
-        "hashed cannot be written as ONNX: ONNX has no op for StringToHashBucketFast (e.g. "
-        "hashed or crossed string feature columns). Export a SavedModel instead")
+        "hashed cannot be written as ONNX: ONNX has no op for StringToHashBucketFast (hashed "
+        "feature columns). Export a SavedModel instead")
 
 
 def test_bucketize_becomes_standard_ops_with_tf_boundary_semantics(tf, tmp_path):
@@ -111,6 +112,19 @@ def test_bucketize_becomes_standard_ops_with_tf_boundary_semantics(tf, tmp_path)
         assert got[key].dtype == expected[key].dtype == np.int32
         np.testing.assert_array_equal(got[key], expected[key])
     np.testing.assert_array_equal(got["b"].ravel(), [0, 1, 1, 2, 2, 3, 3])  # upper_bound
+
+
+def test_a_converter_failure_is_one_line_and_writes_nothing(tfckpt, tmp_path, monkeypatch):
+    def failing(*args, **kwargs):
+        raise ValueError("make_sure failure: Cannot find node\nwith details")
+
+    monkeypatch.setattr(onnx_target, "_convert", failing)
+    source = FIXTURES / "dnn-regressor" / "model_dir"
+    run = tfckpt("export", source, tmp_path / "m.onnx")
+    assert run.code == 2
+    assert only_line(run.err) == (f"tfckpt: error: tf2onnx cannot convert {source}: make_sure "
+                                  f"failure: Cannot find node. Export a SavedModel instead")
+    assert os.listdir(tmp_path) == []
 
 
 def test_onnx_files_are_a_kind_of_artifact(tmp_path):
@@ -144,8 +158,7 @@ def test_fixture_exports_to_onnx_and_reproduces_the_estimator(tfckpt, tmp_path, 
         assert run.code == 2
         assert only_line(run.err) == (
             f"tfckpt: error: {FIXTURES / case / 'model_dir'} cannot be written as ONNX: ONNX has "
-            f"no op for {REFUSED[case]} (e.g. hashed or crossed string feature columns). "
-            f"Export a SavedModel instead")
+            f"no op for {REFUSED[case]}. Export a SavedModel instead")
         assert os.listdir(tmp_path) == []
         return
     assert run.code == 0, run.err

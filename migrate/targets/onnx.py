@@ -33,6 +33,12 @@ from migrate.targets import frozen as freeze_module
 
 OPSET = 17  # ai.onnx opset: ONNX Runtime 1.20+ runs it; tf2onnx 1.17 converts to it
 STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
+# What in a TF 1.x model uses the ops ONNX lacks most often, for the refusal.
+WHAT_USES = {"StringToHashBucketFast": "hashed feature columns",
+             "StringToHashBucketStrong": "hashed feature columns",
+             "StringToHashBucket": "hashed feature columns",
+             "SparseCross": "crossed feature columns",
+             "SparseCrossHashed": "crossed feature columns"}
 _TABLE_OPS = ("HashTableV2", "HashTable", "MutableHashTableV2", "MutableHashTable")
 
 
@@ -45,14 +51,19 @@ def onnx_model(inference: InferenceGraph, *, name: str) -> Any:
     inputs = [f"{key}:0" for key in inference.inputs]
     renames = {**{f"{key}:0": key for key in inference.inputs},
                **{f"{node}:0": key for key, node in fetches.items()}}
-    model = _convert(graph_def, inputs=inputs, outputs=[f"{node}:0" for node in fetches.values()],
-                     renames=renames,
-                     tables=lookup_tables(inference), name=name)
+    tables = lookup_tables(inference)
+    try:
+        model = _convert(graph_def, inputs=inputs, renames=renames, tables=tables, name=name,
+                         outputs=[f"{node}:0" for node in fetches.values()])
+    except Exception as error:  # tf2onnx raises ValueError, AssertionError, KeyError, ...
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UnsupportedSource(f"tf2onnx cannot convert {name}: {first}. Export a SavedModel "
+                                f"instead") from None
     foreign = foreign_ops(model)
     if foreign:
-        raise UnsupportedSource(
-            f"{name} cannot be written as ONNX: ONNX has no op for {', '.join(foreign)} "
-            f"(e.g. hashed or crossed string feature columns). Export a SavedModel instead")
+        named = ", ".join(f"{op} ({WHAT_USES[op]})" if op in WHAT_USES else op for op in foreign)
+        raise UnsupportedSource(f"{name} cannot be written as ONNX: ONNX has no op for {named}. "
+                                f"Export a SavedModel instead")
     return model
 
 
