@@ -114,6 +114,31 @@ def test_bucketize_becomes_standard_ops_with_tf_boundary_semantics(tf, tmp_path)
     np.testing.assert_array_equal(got["b"].ravel(), [0, 1, 1, 2, 2, 3, 3])  # upper_bound
 
 
+def test_a_bucketized_feature_column_predicts_the_same(tf, tmp_path):
+    """The idiom as Estimators build it: input_layer over a bucketized numeric column."""
+    v1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        age = v1.placeholder(tf.float32, [None, 1], name="age")
+        column = tf.feature_column.bucketized_column(tf.feature_column.numeric_column("age"),
+                                                     boundaries=[18.0, 30.0, 65.0])
+        one_hot = v1.feature_column.input_layer({"age": age}, [column])
+        weights = v1.get_variable("w", initializer=np.array([[1.0], [-2.0], [3.5], [0.25]], np.float32))
+        outputs = {"predictions": tf.matmul(one_hot, weights)}
+        session = v1.Session(graph=graph)
+        session.run(v1.global_variables_initializer())
+    model = InferenceGraph(graph=graph, session=session, inputs={"age": age}, outputs=outputs,
+                           features=(FeatureSpec("age", "float32", (1,)),), way="canned")
+    try:
+        onnx = write_onnx(model, tmp_path / "age.onnx")
+        feeds = {"age": np.array([[0], [18], [29.9], [30], [64], [65], [99]], np.float32)}
+        expected = model.predict(feeds)["predictions"]
+    finally:
+        model.close()
+    np.testing.assert_array_equal(onnx.predict(feeds)["predictions"], expected)
+    np.testing.assert_array_equal(expected.ravel(), [1.0, -2.0, -2.0, 3.5, 3.5, 0.25, 0.25])
+
+
 def test_a_converter_failure_is_one_line_and_writes_nothing(tfckpt, tmp_path, monkeypatch):
     def failing(*args, **kwargs):
         raise ValueError("make_sure failure: Cannot find node\nwith details")

@@ -46,7 +46,7 @@ def onnx_model(inference: InferenceGraph, *, name: str) -> Any:
     """The ONNX ModelProto of `inference`, or UnsupportedSource naming the ops ONNX lacks."""
     graph_def, outputs = freeze_module.frozen_graph_def(inference)
     _name_tables(graph_def)
-    fetches = {key: _fetch_node(graph_def, key, node, inference.outputs[key].dtype)
+    fetches = {key: _fetch_node(graph_def, key, node, dtype=inference.outputs[key].dtype)
                for key, node in outputs.items()}
     inputs = [f"{key}:0" for key in inference.inputs]
     renames = {**{f"{key}:0": key for key in inference.inputs},
@@ -139,7 +139,7 @@ def lookup_tables(inference: InferenceGraph) -> dict[bytes, tuple[Any, Any]]:
     return tables
 
 
-def _fetch_node(graph_def: Any, key: str, node: str, dtype: Any) -> str:
+def _fetch_node(graph_def: Any, key: str, node: str, *, dtype: Any) -> str:
     """An Identity of the output node, fetched instead of it: tf2onnx loses the name of
     an output whose op it replaces by several (e.g. `AsString` as the output itself)."""
     fetch = graph_def.node.add()
