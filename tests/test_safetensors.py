@@ -223,7 +223,19 @@ def test_fixture_checkpoints_through_safetensors(tfckpt, tf, tmp_path, checkpoin
     assert sha256_tree(Path(src).parent) == before
 
 
-@pytest.mark.parametrize("case", REAL_WORLD_CHECKPOINTS)
+# test_weights' real-world checkpoints, and the model dirs of the corpus they leave out
+# (wide-deep servo export, custom CNN, taxi, crossed wide-deep, char-rnn, tflearn).
+SAFETENSORS_REAL_WORLD = REAL_WORLD_CHECKPOINTS + [
+    "contrib-learn-wide-deep-servo-export-tf1.5/trained_model",
+    "estimator-custom-cnn-tflayers-dropout-tf1.3/mnist_convnet_model",
+    "estimator-linearregressor-taxi-queue-tf1.8/taxi_trained",
+    "estimator-wide-deep-crossed-batch100-tf1.14/model",
+    "saver-char-rnn-mixed-vocab-tf1.0/save/first",
+    "tflearn-cnn-bool-var-abs-state-tf1.1/model.tflearn",
+]
+
+
+@pytest.mark.parametrize("case", SAFETENSORS_REAL_WORLD)
 def test_real_world_checkpoints_through_safetensors(tfckpt, tf, tmp_path, case):
     src = str(REAL_WORLD / case)
     out = tmp_path / "w.safetensors"
