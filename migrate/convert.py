@@ -11,15 +11,16 @@ import os
 from dataclasses import dataclass
 
 from inspectors.sources import paths
-from inspectors.errors import TfckptError, VerificationFailed
+from inspectors.errors import TfckptError, UnsupportedSource, VerificationFailed
 from migrate.targets import saved_model as export_module
 from migrate.targets import frozen as freeze_module
 from migrate.write import staged as output
 from migrate.rebuild import choose as rebuild
 from migrate import verify
 from migrate.rebuild.inference import InferenceGraph
-from migrate.predictors import FrozenGraphPredictor, GraphPredictor, SavedModelPredictor
+from migrate.predictors import FrozenGraphPredictor, GraphPredictor, OnnxPredictor, SavedModelPredictor
 from migrate.rebuild.options import Options
+from migrate.targets import kinds
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,48 @@ def export_saved_model(job: Job, *, parsing: bool = False) -> Result:
             return _verified(job, inference, staged, written, signatures=signatures)
     finally:
         inference.close()
+
+
+def export_onnx(job: Job, *, parsing: bool = False) -> Result:
+    """The inference graph, frozen and converted by tf2onnx, run back by ONNX Runtime."""
+    from migrate.targets import onnx as onnx_module
+
+    if parsing:
+        raise UnsupportedSource("--signature parsing is a SavedModel signature; an ONNX model "
+                                "takes the features themselves. Drop --signature")
+    _check(job)
+    inference = rebuild.rebuild(job.source, job.options)
+    try:
+        model = onnx_module.onnx_model(inference, name=job.source)
+        with output.Staged(job.output, force=job.force, is_dir=False) as staged:
+            with open(staged.path, "wb") as handle:
+                handle.write(model.SerializeToString())
+            written = _reopen(staged, job, lambda: OnnxPredictor(staged.path))
+            return _verified(job, inference, staged, written, signatures=())
+    finally:
+        inference.close()
+
+
+def _not_yet(target: str):
+    def refuse(job: Job, *, parsing: bool = False) -> Result:
+        raise UnsupportedSource(f"export --to {target} is not available yet. "
+                                f"Export a SavedModel (a directory) or an .onnx file")
+    return refuse
+
+
+# target -> its writer; kinds.TARGETS lists the same names for the parser.
+WRITERS = {kinds.SAVED_MODEL: export_saved_model, kinds.ONNX: export_onnx,
+           kinds.KERAS: _not_yet(kinds.KERAS)}
+
+
+def export(job: Job, *, target: str | None = None, parsing: bool = False) -> Result:
+    """Export to `target` (saved-model, onnx, keras), or to what the output's extension names."""
+    chosen = kinds.target_of(job.output, target)
+    named = kinds.extension_conflict(job.output, chosen)
+    if named:
+        raise TfckptError(f"--to {chosen} does not match the output {job.output}, whose "
+                          f"extension names {named}. Pass --to {named} or rename the output")
+    return WRITERS[chosen](job, parsing=parsing)
 
 
 def freeze_graph(job: Job) -> Result:

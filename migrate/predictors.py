@@ -1,6 +1,6 @@
 """Anything that predicts, behind one interface: a checkpoint or model dir (rebuilt
 into an `InferenceGraph` by one of the ways), a SavedModel (loaded with TF 2.21's
-`tf.saved_model.load`) or a frozen GraphDef.
+`tf.saved_model.load`), a frozen GraphDef or an ONNX model (run by ONNX Runtime).
 
 `verify`, `predict` and the self-checks of `export` and `freeze` only call
 `features`, `output_keys`, `predict(feeds)` and `close()`.
@@ -41,10 +41,13 @@ class Predictor(Protocol):
 
 
 def kind_of_artifact(given: str) -> str:
-    """`saved-model`, `frozen-graph`, `recorded` or `checkpoint`, from the file system alone."""
+    """`saved-model`, `frozen-graph`, `onnx`, `recorded` or `checkpoint`, from the file
+    system alone."""
     path = os.path.expanduser(given)
     if os.path.isfile(path) and path.endswith(".npz"):
         return "recorded"
+    if os.path.isfile(path) and path.endswith(".onnx"):
+        return "onnx"
     if os.path.isdir(path) and any(os.path.isfile(os.path.join(path, name))
                                    for name in ("saved_model.pb", "saved_model.pbtxt")):
         return "saved-model"
@@ -68,6 +71,8 @@ def open_predictor(given: str, options: Options | None = None) -> Predictor:
         return SavedModelPredictor(given, signature=options.signature)
     if kind == "recorded":
         return RecordedPredictions(given)
+    if kind == "onnx":
+        return OnnxPredictor(given)
     if kind == "frozen-graph":
         return FrozenGraphPredictor(given, outputs=options.outputs,
                                     allow_risky_ops=options.allow_risky_ops)
@@ -195,6 +200,81 @@ class FrozenGraphPredictor:
 
     def close(self) -> None:
         self.session.close()
+
+
+# ONNX tensor element types -> the dtype names FeatureSpec uses.
+_ONNX_DTYPES = {"tensor(float)": "float32", "tensor(double)": "float64",
+                "tensor(float16)": "float16", "tensor(int64)": "int64", "tensor(int32)": "int32",
+                "tensor(int16)": "int16", "tensor(int8)": "int8", "tensor(uint8)": "uint8",
+                "tensor(bool)": "bool", "tensor(string)": "string"}
+
+
+class OnnxPredictor:
+    """An ONNX model as ONNX Runtime serves it (CPU): inputs and outputs by name."""
+
+    def __init__(self, path: str):
+        import onnxruntime
+
+        self.description = path
+        self.notes: list[str] = []
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # errors only: warnings would reach the user's stderr
+        try:
+            self._session = onnxruntime.InferenceSession(path, options,
+                                                         providers=["CPUExecutionProvider"])
+        except Exception as error:  # ORT raises its own Fail/InvalidGraph/... kinds
+            raise UnsupportedSource(f"{path}: ONNX Runtime cannot load this model: "
+                                    f"{_first_line(error)}") from None
+        self._inputs = {arg.name: arg for arg in self._session.get_inputs()}
+        self.features = tuple(_onnx_feature(arg) for name, arg in sorted(self._inputs.items()))
+
+    @property
+    def output_keys(self) -> tuple[str, ...]:
+        return tuple(arg.name for arg in self._session.get_outputs())
+
+    def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        specs = {spec.name: spec for spec in self.features}
+        arguments = {name: _onnx_value(batch_shaped(feeds[name], specs[name],
+                                                    rank=len(arg.shape)), specs[name].dtype)
+                     for name, arg in self._inputs.items()}
+        try:
+            results = self._session.run(None, arguments)
+        except Exception as error:  # ORT's InvalidArgument/Fail are not exported types
+            raise BadInput(f"{self.description} cannot run on these inputs: "
+                           f"{_first_line(error)}") from None
+        return {key: _from_onnx(value) for key, value in zip(self.output_keys, results)}
+
+    def close(self) -> None:
+        self._session = None
+
+
+def _onnx_feature(arg: Any) -> FeatureSpec:
+    dtype = _ONNX_DTYPES.get(arg.type)
+    if dtype is None:
+        raise UnsupportedSource(f"input {arg.name} has ONNX type {arg.type}, which tfckpt "
+                                f"cannot feed")
+    dims = list(arg.shape)[1:]
+    return FeatureSpec(name=arg.name, dtype=dtype,
+                       shape=tuple(dim if isinstance(dim, int) else -1 for dim in dims))
+
+
+def _onnx_value(values: np.ndarray, dtype: str) -> np.ndarray:
+    """ONNX Runtime takes strings as Python str, numbers in the input's exact dtype."""
+    if dtype == "string":
+        text = [item.decode("utf-8") if isinstance(item, bytes) else str(item)
+                for item in np.asarray(values, dtype=object).ravel()]
+        return np.array(text, dtype=object).reshape(np.shape(values))
+    return np.asarray(values, dtype=np.dtype(dtype))
+
+
+def _from_onnx(value: Any) -> np.ndarray:
+    """String outputs come back as str objects; make them bytes like TensorFlow's."""
+    array = np.asarray(value)
+    if array.dtype.kind in "OU":
+        encoded = [item.encode("utf-8") if isinstance(item, str) else bytes(item)
+                   for item in array.ravel()]
+        return np.array(encoded, dtype=bytes).reshape(array.shape)
+    return array
 
 
 class RecordedPredictions:

@@ -271,7 +271,7 @@ def test_export_refuses_an_unknown_extension(tfckpt, tmp_path):
     run = tfckpt("export-weights", src, tmp_path / "w.txt")
     assert run.code == 2
     assert only_line(run.err) == (f"tfckpt: error: cannot tell the format of {tmp_path}/w.txt "
-                                  f"from its extension .txt. Name it *.h5, *.hdf5 or *.npz")
+                                  f"from its extension .txt. Name it *.h5, *.hdf5, *.npz or *.safetensors")
     assert sha256_tree(src) == before and os.listdir(tmp_path) == []
 
 
@@ -302,7 +302,7 @@ def test_import_refuses_files_that_are_not_weights(tfckpt, tmp_path):
     run = tfckpt("import-weights", text, tmp_path / "out")
     assert run.code == 2
     assert only_line(run.err) == (
-        f"tfckpt: error: {text} is not an .h5 or .npz weights file (found a text file of 6 "
+        f"tfckpt: error: {text} is not an .h5, .npz or .safetensors weights file (found a text file of 6 "
         f"bytes). Pass a file written by export-weights or a Keras .h5")
     assert sha256_tree(text) == before and not (tmp_path / "out").exists()
 
@@ -310,8 +310,8 @@ def test_import_refuses_files_that_are_not_weights(tfckpt, tmp_path):
 def test_import_refuses_a_missing_input(tfckpt, tmp_path):
     run = tfckpt("import-weights", tmp_path / "w.h5", tmp_path / "out")
     assert run.code == 2
-    assert only_line(run.err) == (f"tfckpt: error: no such file: {tmp_path}/w.h5. Pass an .h5 "
-                                  f"or .npz weights file")
+    assert only_line(run.err) == (f"tfckpt: error: no such file: {tmp_path}/w.h5. Pass an .h5, "
+                                  f".npz or .safetensors weights file")
 
 
 def test_import_refuses_an_hdf5_file_that_holds_no_weights(tfckpt, tmp_path):

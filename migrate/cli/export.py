@@ -10,6 +10,7 @@ import sys
 
 from inspectors.errors import EXIT_DIFFERENT, EXIT_OK, TfckptError
 from migrate.rebuild.ways import WAYS
+from migrate.targets.kinds import TARGETS
 
 VERIFY_COLUMNS = ("key", "status", "dtype", "shape", "mismatched", "max_abs", "max_rel",
                   "needed_atol")
@@ -23,12 +24,17 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     writing = _writing_options()
     export = subparsers.add_parser(
         "export", parents=[parent, rebuild, checking, writing],
-        help="checkpoint or model dir -> SavedModel for TF 2.21, verified",
+        help="checkpoint or model dir -> SavedModel for TF 2.21 or ONNX model, verified",
         description="Write a SavedModel that tf.saved_model.load serves (signatures "
-                    "serving_default and predict), verified against the source before it is "
-                    "moved into place. Exit 1 if verification fails (nothing kept).")
+                    "serving_default and predict), or, for OUT.onnx, an ONNX model that ONNX "
+                    "Runtime runs (inputs named after the features, outputs after the "
+                    "prediction keys), verified against the source before it is moved into "
+                    "place. Exit 1 if verification fails (nothing kept).")
     export.add_argument("source", metavar="SRC", help="checkpoint, model dir or DIR@STEP")
-    export.add_argument("out", metavar="OUT_DIR", help="the SavedModel directory to create")
+    export.add_argument("out", metavar="OUT",
+                        help="the SavedModel directory or the .onnx file to create")
+    export.add_argument("--to", choices=TARGETS,
+                        help="the target (default: .onnx -> onnx, otherwise saved-model)")
     export.add_argument("--signature", choices=("parsing",), action="append", default=[],
                         help="also add serialized tf.Example signatures (input `examples`)")
     export.set_defaults(handler=run_export)
@@ -44,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
 
     predict = subparsers.add_parser(
         "predict", parents=[parent, rebuild],
-        help="predictions of a checkpoint, model dir, SavedModel or frozen graph",
+        help="predictions of a checkpoint, model dir, SavedModel, frozen graph or .onnx",
         description="Run the model on the inputs of FILE (npz, csv or json; columns named "
                     "after the features). The latest checkpoint unless SRC@STEP.")
     predict.add_argument("source", metavar="SRC")
@@ -62,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
         "verify", parents=[parent, rebuild, checking],
         help="run the same inputs through two models and compare (exit 1 if they differ)",
         description="A and B: each a checkpoint or model dir, a SavedModel, a frozen graph, "
-                    "or recorded predictions (.npz with x:<feature> and y:<output> arrays). "
+                    "an .onnx model, or recorded predictions (.npz with x:<feature> and y:<output> arrays). "
                     "Inputs are FILE's, the recorded ones, or generated from A's feature specs.")
     verify.add_argument("a", metavar="A")
     verify.add_argument("b", metavar="B")
@@ -183,8 +189,8 @@ def _job(args: argparse.Namespace):
 def run_export(args: argparse.Namespace) -> int:
     from migrate import convert
 
-    return _finish(args, lambda: convert.export_saved_model(
-        _job(args), parsing="parsing" in args.signature))
+    return _finish(args, lambda: convert.export(
+        _job(args), target=args.to, parsing="parsing" in args.signature))
 
 
 def run_freeze(args: argparse.Namespace) -> int:

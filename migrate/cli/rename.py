@@ -33,7 +33,20 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
                         help="checkpoint prefix, model dir, DIR@STEP, V1 file or Keras .h5")
     rename.add_argument("output", metavar="OUT_DIR", nargs="?",
                         help="directory to create for the new checkpoint (not needed with --dry-run)")
-    rules = rename.add_argument_group("rules (compose in the order given)")
+    add_rule_options(rename)
+    rename.add_argument("--list-presets", action="store_true", help="list the presets and exit")
+    rename.add_argument("--cast", choices=("float16", "bfloat16", "float32"),
+                        help="cast floating tensors to this dtype")
+    rename.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
+    rename.add_argument("--force", action="store_true",
+                        help="replace an existing OUT_DIR once the new one is verified")
+    rename.set_defaults(handler=run_rename, steps=[])
+
+
+def add_rule_options(parser: argparse.ArgumentParser) -> None:
+    """The rule-making options (--rules, --map, --add-prefix, --strip-prefix, --drop,
+    --preset), collected in order into `args.steps`; rename and export-weights share them."""
+    rules = parser.add_argument_group("rules (compose in the order given)")
     rules.add_argument("--rules", dest="rules", metavar="FILE", action=_Ordered,
                        help="rules file: 'REGEX -> REPLACEMENT', 'drop REGEX', '# comment' lines")
     rules.add_argument("--map", dest="map", metavar="OLD=NEW", action=_Ordered,
@@ -43,14 +56,8 @@ def register(subparsers: argparse._SubParsersAction, parent: argparse.ArgumentPa
     rules.add_argument("--drop", dest="drop", metavar="REGEX", action=_Ordered,
                        help="drop variables whose name REGEX searches")
     rules.add_argument("--preset", dest="preset", metavar="NAME", action=_Ordered,
-                       help="a built-in rule pack (repeatable; see --list-presets)")
-    rename.add_argument("--list-presets", action="store_true", help="list the presets and exit")
-    rename.add_argument("--cast", choices=("float16", "bfloat16", "float32"),
-                        help="cast floating tensors to this dtype")
-    rename.add_argument("--dry-run", action="store_true", help="print the plan, write nothing")
-    rename.add_argument("--force", action="store_true",
-                        help="replace an existing OUT_DIR once the new one is verified")
-    rename.set_defaults(handler=run_rename, steps=[])
+                       help="a built-in rule pack (repeatable; see `tfckpt rename --list-presets`)")
+    parser.set_defaults(steps=[])
 
 
 def run_rename(args: argparse.Namespace) -> int:

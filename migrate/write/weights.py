@@ -1,7 +1,10 @@
-"""Checkpoint weights to and from HDF5 and npz files, one tensor in memory at a time.
+"""Checkpoint weights to and from HDF5, npz and safetensors files, one tensor in memory
+at a time.
 
-Owns the two weight-file layouts tfckpt writes, the reader for them (and for plain
-npz files), and the export / import operations with their verification.
+Owns the HDF5 and npz layouts tfckpt writes, the reader for them (and for plain
+npz files), and the export / import operations with their verification for all
+three (the safetensors format itself: `safetensors_file`). A safetensors export
+goes through a rename plan (`--preset`, `--map`, `--drop`, ... as for `rename`).
 
 HDF5 layout (`.h5`, `.hdf5`): groups follow the variable's scopes and the dataset is
 the last name component plus `:0`, as Keras 2 names its datasets, so a variable can
@@ -34,23 +37,26 @@ import json
 import os
 import zipfile
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from inspectors.sources import paths
 from inspectors.formats.checkpoint import VariableInfo, kind_of, numpy_dtype, open_reader
+from inspectors.formats.records import BOOKKEEPING
 from inspectors.errors import (CorruptCheckpoint, SourceNotFound, UnsafeOutput, UnsupportedSource,
                               VerificationFailed)
 from inspectors.progress import Progress, tracked
 from migrate.write.staged import Staged, check_output, fsync_tree
+from migrate.write import safetensors_file
+from migrate.write.safetensors_file import SAFETENSORS
 
 FORMAT_TAG = "tfckpt-weights"
 FORMAT_VERSION = 1
 META_KEY = "__tfckpt__"
 LENGTHS_SUFFIX = ":lengths"
 HDF5, NPZ = "hdf5", "npz"
-EXTENSIONS = {".h5": HDF5, ".hdf5": HDF5, ".npz": NPZ}
+EXTENSIONS = {".h5": HDF5, ".hdf5": HDF5, ".npz": NPZ, ".safetensors": SAFETENSORS}
 RAW, BITS, BYTES = "raw", "bits", "bytes"
 CHECKPOINT_NAME = "model.ckpt"
 
@@ -73,9 +79,9 @@ class WeightsReport:
 
     operation: str  # "export" | "import"
     source: str
-    source_format: str  # V1, V2, keras-h5, hdf5 (ours), npz (ours), npz (plain)
+    source_format: str  # V1, V2, keras-h5, hdf5/npz/safetensors (ours), npz/safetensors (plain)
     output: str
-    output_format: str  # hdf5, npz, V2
+    output_format: str  # hdf5, npz, safetensors, V2
     step: int | None
     variables: int
     nbytes: int
@@ -411,16 +417,20 @@ def _step_value(value: Any) -> int | None:
 def file_kind(path: str, given: str) -> str:
     """hdf5 or npz, from the file's first bytes (extensions lie)."""
     if not os.path.exists(path):
-        raise SourceNotFound(f"no such file: {given}. Pass an .h5 or .npz weights file")
+        raise SourceNotFound(f"no such file: {given}. Pass an .h5, .npz or .safetensors weights file")
     if os.path.isdir(path):
-        raise UnsupportedSource(f"{given} is a directory, not an .h5 or .npz weights file")
+        raise UnsupportedSource(f"{given} is a directory, not an .h5, .npz or .safetensors "
+                                f"weights file")
     with open(path, "rb") as handle:
         head = handle.read(8)
     if head == paths.HDF5_MAGIC:
         return HDF5
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return NPZ
-    raise UnsupportedSource(f"{given} is not an .h5 or .npz weights file (found "
+    with open(path, "rb") as handle:
+        if safetensors_file.looks_like_safetensors(handle.read(9)):
+            return SAFETENSORS
+    raise UnsupportedSource(f"{given} is not an .h5, .npz or .safetensors weights file (found "
                             f"{paths.sniff(path)}). Pass a file written by export-weights "
                             f"or a Keras .h5")
 
@@ -429,7 +439,7 @@ def output_kind(output: str) -> str:
     ext = os.path.splitext(output)[1].lower()
     if ext not in EXTENSIONS:
         raise UnsupportedSource(f"cannot tell the format of {output} from its extension "
-                                f"{ext or '(none)'}. Name it *.h5, *.hdf5 or *.npz")
+                                f"{ext or '(none)'}. Name it *.h5, *.hdf5, *.npz or *.safetensors")
     return EXTENSIONS[ext]
 
 
@@ -444,10 +454,16 @@ def source_inputs(source: paths.Source) -> list[str]:
     return [p for p in found if "?" not in p] + [p.split("-?????")[0] for p in found if "?" in p]
 
 
-def export_weights(src: str, output: str, *, force: bool = False,
-                   progress: Progress = None) -> WeightsReport:
-    """Write every variable of SRC to an HDF5 or npz file, verified before it appears."""
+def export_weights(src: str, output: str, *, force: bool = False, progress: Progress = None,
+                   steps: Sequence = ()) -> WeightsReport:
+    """Write every variable of SRC to an HDF5, npz or safetensors file, verified before it
+    appears. `steps` (rename StepSpecs) rename or drop variables on the way (safetensors)."""
     kind = output_kind(output)
+    if kind == SAFETENSORS:
+        return export_safetensors(src, output, force=force, progress=progress, steps=steps)
+    if steps:
+        raise UnsupportedSource(f"--preset, --map, --drop and the other rename options apply to "
+                                f".safetensors outputs. Rename first (tfckpt rename), then export")
     source = paths.resolve(src)
     check_output(output, source_inputs(source), force=force)
     reader = open_reader(source)
@@ -505,14 +521,91 @@ def _verify(written, read_source, infos: list[VariableInfo], *, what: str) -> No
             close()
 
 
+def export_safetensors(src: str, output: str, *, force: bool = False, progress: Progress = None,
+                       steps: Sequence = ()) -> WeightsReport:
+    """SRC's variables, named after the rename plan `steps` make, as a safetensors file:
+    the header from the plan, then each value as it is read; re-read and compared bit for
+    bit before it appears."""
+    from migrate.names.plan import plan_for_reader, resolve_steps
+    from migrate.write.rewrite import materialize
+
+    source = paths.resolve(src)
+    check_output(output, source_inputs(source), force=force)
+    reader = open_reader(source)
+    plan = plan_for_reader(reader, resolve_steps(steps))
+    entries, left_out = _holdable(plan.written)
+    tensors = [(entry.new, entry.new_dtype, stored_shape(entry, reader)) for entry in entries]
+    safetensors_file.refuse_unwritable(tensors)
+    metadata = {"tfckpt_format": FORMAT_TAG, "format_version": str(FORMAT_VERSION),
+                "source": source.path, "source_format": source.format,
+                **({} if source.step is None else {"step": str(source.step)})}
+    notes = [*source.notes, *plan.warnings]
+    if left_out:
+        notes.append(f"left out {len(left_out)} bookkeeping string(s) safetensors cannot hold "
+                     f"(e.g. {left_out[0].old}): not weights")
+    with Staged(output, force=force, is_dir=False) as staged:
+        writer = safetensors_file.SafetensorsWriter(staged.path, tensors, metadata)
+        try:
+            for entry in tracked(entries, len(entries), progress):
+                writer.add(entry.new, materialize(entry, reader))
+        finally:
+            writer.close()
+        written = safetensors_file.SafetensorsReader(staged.path, given=output)
+        _verify_planned(written, entries, reader, metadata, what=output)
+        fsync_tree(staged.path)
+        staged.commit()
+    nbytes = sum(slot.end - slot.begin for slot in written.slots.values())
+    return WeightsReport(operation="export", source=src, source_format=source.format,
+                         output=output, output_format=SAFETENSORS, step=source.step,
+                         variables=len(entries), nbytes=nbytes, verified=True,
+                         notes=tuple(notes))
+
+
+def _holdable(entries) -> tuple[list, list]:
+    """(entries to write, bookkeeping strings left out). A string that is bookkeeping (TF2's
+    object graph) is no weight, so it is left out with a note; any other string is refused."""
+    left_out = [entry for entry in entries
+                if entry.new_dtype == "string" and kind_of(entry.old) == BOOKKEEPING]
+    return [entry for entry in entries if entry not in left_out], left_out
+
+
+def stored_shape(entry, reader) -> tuple[int, ...]:
+    """The shape the entry's value has: the plan's, except for a key TF 1.x saved holding
+    one slice of a larger declared shape (a partition's slot), whose slice is its value."""
+    stored = reader.entry(entry.old) if entry.is_copy and hasattr(reader, "entry") else None
+    if stored is None or len(stored.slices) != 1:
+        return tuple(entry.new_shape)
+    return tuple(dim if length == -1 else length
+                 for (_start, length), dim in zip(stored.slices[0].extents, stored.shape))
+
+
+def _verify_planned(written, entries, reader, metadata: dict[str, str], *, what: str) -> None:
+    from migrate.write.rewrite import materialize
+
+    if written.metadata != metadata or set(written.slots) != {entry.new for entry in entries}:
+        raise VerificationFailed(f"{what} does not hold exactly the planned variables and "
+                                 f"metadata after writing; nothing was kept")
+    for entry in entries:
+        if not same_bits(written.read(entry.new), materialize(entry, reader)):
+            raise VerificationFailed(f"variable {entry.new!r} differs in {what} after "
+                                     f"writing; nothing was kept")
+
+
 # ---------------------------------------------------------------------------------------
 # Import
 # ---------------------------------------------------------------------------------------
 
 def open_weights(given: str):
-    """A reader for IN: our .h5/.npz, a plain .npz, or a Keras 1/2 .h5; and its format label."""
+    """A reader for IN: our .h5/.npz, a plain .npz, a .safetensors file, or a Keras 1/2 .h5;
+    its format label and header."""
     path = os.path.expanduser(given)
     kind = file_kind(path, given)
+    if kind == SAFETENSORS:
+        reader = safetensors_file.SafetensorsReader(path, given=given)
+        meta = reader.metadata
+        return reader, reader.label, Header(source=meta.get("source", given),
+                                            source_format=meta.get("source_format", SAFETENSORS),
+                                            step=reader.step)
     if kind == HDF5 and not _is_ours_h5(path):
         source = paths.Source(given=given, format="keras-h5", path=path)
         return open_reader(source), "keras-h5", Header(given, "keras-h5", None)
@@ -579,7 +672,7 @@ def import_weights(given: str, output: str, *, force: bool = False, step: int | 
 
 
 def _import_notes(label: str, header: Header) -> list[str]:
-    if label.startswith(("hdf5 (tfckpt", "npz (tfckpt")):
+    if label.startswith(("hdf5 (tfckpt", "npz (tfckpt", "safetensors (tfckpt")):
         return [f"exported from {header.source} ({header.source_format})"]
     return []
 
