@@ -72,11 +72,13 @@ def freeze_graph(job: Job) -> Result:
     inference = rebuild.rebuild(job.source, job.options)
     try:
         graph_def, names = freeze_module.frozen_graph_def(inference)
+        inference.notes.extend(freeze_module.asset_notes(inference))
         with output.Staged(job.output, force=job.force, is_dir=False) as staged:
             with open(staged.path, "wb") as handle:
                 handle.write(graph_def.SerializeToString())
             written = _reopen(staged, job, lambda: FrozenGraphPredictor(
-                staged.path, outputs=names, allow_risky_ops=job.options.allow_risky_ops))
+                staged.path, outputs=names, allow_risky_ops=job.options.allow_risky_ops,
+                vetted=rebuild.vetted_readers(inference)))
             return _verified(job, inference, staged, written, signatures=())
     finally:
         inference.close()

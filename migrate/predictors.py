@@ -143,7 +143,7 @@ class FrozenGraphPredictor:
     """A frozen GraphDef: placeholders in, the named (or sink) tensors out."""
 
     def __init__(self, path: str, *, outputs: Mapping[str, str] | None = None,
-                 allow_risky_ops: bool = False):
+                 allow_risky_ops: bool = False, vetted: frozenset[str] = frozenset()):
         from inspectors.graphs import io as graph_io
 
         tf = tensorflow()
@@ -153,7 +153,7 @@ class FrozenGraphPredictor:
         graph_def = loaded.units[0].graph_def
         from migrate import safety
 
-        safety.refuse_risky_ops(graph_def, allow=allow_risky_ops, where=path)
+        safety.refuse_risky_ops(graph_def, allow=allow_risky_ops, where=path, vetted=vetted)
         self.graph = tf.Graph()
         with self.graph.as_default():
             try:
