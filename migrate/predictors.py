@@ -18,6 +18,7 @@ from migrate.rebuild.inputs import BadInput
 from inspectors.tf_loader import tensorflow
 from migrate.rebuild.inference import INIT_TABLES, SERVING_DEFAULT, FeatureSpec, InferenceGraph, batch_shaped
 from migrate.rebuild.options import Options
+from migrate.reasons import error_line
 
 # Ops that end a graph without being a result.
 _NOT_RESULTS = {"NoOp", "Assert", "Print", "PrintV2", "Save", "SaveV2", "SaveSlices",
@@ -132,7 +133,7 @@ class SavedModelPredictor:
             results = self._function(**arguments)
         except (ValueError, TypeError, tf.errors.OpError) as error:
             raise BadInput(f"{self.description} cannot run on these inputs: "
-                           f"{_first_line(error)}") from None
+                           f"{error_line(error)}") from None
         return fixed_width({key: value.numpy() for key, value in results.items()})
 
     def close(self) -> None:
@@ -243,7 +244,7 @@ def run_session(session: Any, fetches: Any, feed_dict: dict, *, where: str) -> A
     try:
         return session.run(fetches, feed_dict=feed_dict)
     except (ValueError, TypeError, tf.errors.OpError) as error:
-        raise BadInput(f"{where} cannot run on these inputs: {_first_line(error)}") from None
+        raise BadInput(f"{where} cannot run on these inputs: {error_line(error)}") from None
 
 
 def _dtype_name(value: np.ndarray) -> str:
