@@ -33,6 +33,7 @@ import numpy as np
 
 from inspectors import estimator as est
 from inspectors.formats.checkpoint import open_reader
+from inspectors.render import bytes_of, text_of
 from inspectors.errors import CorruptCheckpoint, UnsupportedSource
 from inspectors.sources.paths import Source
 from migrate.rebuild.inference import CANNED, FeatureSpec, InferenceGraph
@@ -537,8 +538,8 @@ def _read_vocabulary_file(record: est.FeatureColumn, facts: _Facts | None,
         raise UnsupportedSource(
             f"{name}: vocabulary file {path!r} from the graph is not there; copy it to that "
             f"path, or {FEATURES_HINT} with its vocabulary_list")
-    with open(path, encoding="utf-8") as handle:
-        words = [line.rstrip("\r\n") for line in handle]
+    with open(path, "rb") as handle:  # words that are not UTF-8 stay the author's bytes
+        words = [text_of(line.rstrip(b"\r\n")) for line in handle]
     size = record.vocabulary_size or len(words)
     return tuple(words[:size])
 
@@ -939,7 +940,7 @@ class _Builder:
         initialize); out of vocabulary: a hash bucket after it, or the default id."""
         tf = self.tf
         if column.dtype == "string":
-            vocabulary = tf.constant([str(v) for v in column.vocabulary], tf.string)
+            vocabulary = tf.constant([bytes_of(str(v)) for v in column.vocabulary], tf.string)
         else:
             vocabulary = tf.constant([int(v) for v in column.vocabulary], tf.int64)
             values = tf.cast(values, tf.int64)
@@ -973,7 +974,7 @@ def _head(tf: Any, plan: _Plan, logits: Any) -> dict[str, Any]:
     all_ids = tf.tile(tf.expand_dims(tf.range(classes), 0), [batch, 1])
     outputs["all_class_ids"] = tf.identity(all_ids, name="all_class_ids")
     if plan.label_vocabulary:
-        names = tf.constant(list(plan.label_vocabulary), tf.string)
+        names = tf.constant([bytes_of(str(v)) for v in plan.label_vocabulary], tf.string)
         outputs["classes"] = tf.gather(names, class_ids, name="classes")
         outputs["all_classes"] = tf.gather(names, all_ids, name="all_classes")
     else:
