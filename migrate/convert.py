@@ -77,8 +77,7 @@ def freeze_graph(job: Job) -> Result:
             with open(staged.path, "wb") as handle:
                 handle.write(graph_def.SerializeToString())
             written = _reopen(staged, job, lambda: FrozenGraphPredictor(
-                staged.path, outputs=names, allow_risky_ops=job.options.allow_risky_ops,
-                vetted=rebuild.vetted_readers(inference)))
+                staged.path, outputs=names, allow_risky_ops=job.options.allow_risky_ops))
             return _verified(job, inference, staged, written, signatures=())
     finally:
         inference.close()

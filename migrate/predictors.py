@@ -17,6 +17,7 @@ from inspectors.errors import SourceNotFound, UnsupportedSource
 from migrate.rebuild.inputs import BadInput
 from inspectors.tf_loader import tensorflow
 from migrate.rebuild.inference import INIT_TABLES, SERVING_DEFAULT, FeatureSpec, InferenceGraph, batch_shaped
+from migrate.rebuild.assets import AssetSearch
 from migrate.rebuild.options import Options
 from migrate.reasons import error_line
 
@@ -71,7 +72,7 @@ def open_predictor(given: str, options: Options | None = None) -> Predictor:
         return RecordedPredictions(given)
     if kind == "frozen-graph":
         return FrozenGraphPredictor(given, outputs=options.outputs,
-                                    allow_risky_ops=options.allow_risky_ops)
+                                    allow_risky_ops=options.allow_risky_ops, assets=options.assets)
     from migrate.rebuild import choose as rebuild
 
     return GraphPredictor(rebuild.rebuild(given, options), description=given)
@@ -144,17 +145,21 @@ class FrozenGraphPredictor:
     """A frozen GraphDef: placeholders in, the named (or sink) tensors out."""
 
     def __init__(self, path: str, *, outputs: Mapping[str, str] | None = None,
-                 allow_risky_ops: bool = False, vetted: frozenset[str] = frozenset()):
+                 allow_risky_ops: bool = False, assets: AssetSearch = AssetSearch()):
         from inspectors.graphs import io as graph_io
+        from migrate import safety
+        from migrate.rebuild import assets as asset_files
 
         tf = tensorflow()
         self.description = path
-        self.notes: list[str] = []
         loaded = graph_io.load(path)
         graph_def = loaded.units[0].graph_def
-        from migrate import safety
-
-        safety.refuse_risky_ops(graph_def, allow=allow_risky_ops, where=path, vetted=vetted)
+        # Its vocabulary files, where they are now (a frozen graph names them by path).
+        found = asset_files.locate(graph_def, search=assets,
+                                   near=(os.path.dirname(os.path.abspath(path)),))
+        self.notes: list[str] = [asset.note for asset in found]
+        safety.refuse_risky_ops(graph_def, allow=allow_risky_ops, where=path,
+                                vetted=frozenset(asset.reader for asset in found))
         self.graph = tf.Graph()
         with self.graph.as_default():
             try:

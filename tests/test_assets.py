@@ -169,3 +169,54 @@ def test_real_saved_model_with_assets_predicts_after_a_move(tfckpt, tf, tmp_path
     original = tf.saved_model.load(str(source)).signatures["serving_default"]
     expected = original(x=tf.constant([[1.0], [4.0]]))["y"].numpy()
     assert json.loads(run.out)["outputs"]["y"] == expected.tolist()
+
+
+def test_frozen_graph_finds_its_vocabulary_beside_it(tfckpt, tf, tmp_path):
+    author = tmp_path / "author"
+    model, expected = make_model(tf, tmp_path / "run", vocab_dir=author)
+    frozen = tmp_path / "frozen.pb"
+    assert tfckpt("freeze", model, frozen).code == 0
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    shutil.move(str(frozen), str(shipped / "frozen.pb"))
+    shutil.move(str(author / "vocab.txt"), str(shipped / "vocab.txt"))
+    run = tfckpt("predict", shipped / "frozen.pb", "--input", _queries(tmp_path / "q.npz"),
+                 "--format", "json")
+    assert run.code == 0, run.err
+    assert f"used {shipped / 'vocab.txt'} (in {shipped})" in run.err
+    assert json.loads(run.out)["outputs"]["score"] == expected.tolist()
+
+
+@pytest.mark.legacy
+def test_canned_vocabulary_file_column_found_beside_the_checkpoint(tfckpt, tf, tmp_path):
+    """A real DNNClassifier with a vocabulary_file column, its file moved into the model dir."""
+    from fixture_cases import use_keras_2_in_legacy_env
+
+    use_keras_2_in_legacy_env()
+    estimators = pytest.importorskip("tensorflow_estimator").estimator
+    fc = tf.feature_column
+    author = tmp_path / "author"
+    author.mkdir()
+    (author / "fruit.txt").write_bytes("äpfel\nbirne\n中文\n".encode())
+    columns = [fc.indicator_column(fc.categorical_column_with_vocabulary_file(
+        "fruit", str(author / "fruit.txt"), vocabulary_size=3))]
+    model_dir = tmp_path / "dnn"
+    estimator = estimators.DNNClassifier(hidden_units=[4], feature_columns=columns,
+                                         model_dir=str(model_dir),
+                                         config=estimators.RunConfig(tf_random_seed=1))
+    words = np.array([w.encode() for w in ("äpfel", "birne", "中文", "kiwi")] * 4, dtype=object)
+    inputs = tf.compat.v1.estimator.inputs
+    estimator.train(inputs.numpy_input_fn({"fruit": words}, np.arange(16) % 2, batch_size=4,
+                                          num_epochs=None, shuffle=True), steps=10)
+    expected = np.stack([row["logistic"] for row in estimator.predict(
+        inputs.numpy_input_fn({"fruit": words}, batch_size=4, shuffle=False))])
+    shutil.move(str(author / "fruit.txt"), str(model_dir / "fruit.txt"))
+    # Four rows: the training graph bakes its batch of 4 into SparseToDense (issue 18, item 2).
+    np.savez(tmp_path / "q.npz", fruit=words[:4].astype(bytes))
+    expected = expected[:4]
+    for way in ("canned", "meta-graph"):
+        run = tfckpt("predict", model_dir, "--via", way, "--input", tmp_path / "q.npz",
+                     "--format", "json")
+        assert run.code == 0, (way, run.err)
+        got = np.array(json.loads(run.out)["outputs"]["logistic"], np.float32)
+        np.testing.assert_allclose(got, expected, atol=1e-6, err_msg=way)

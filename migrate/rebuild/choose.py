@@ -84,7 +84,7 @@ def _meta_graph(source: paths.Source, options: Options) -> InferenceGraph:
 def _canned(source: paths.Source, options: Options) -> InferenceGraph:
     from migrate.rebuild import canned
 
-    return canned.build_canned(source, features=options.features)
+    return canned.build_canned(source, features=options.features, assets=options.assets)
 
 
 def _model_fn(source: paths.Source, options: Options) -> InferenceGraph:
