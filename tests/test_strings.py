@@ -132,3 +132,13 @@ def test_display_rule_is_one_function():
     assert render.bytes_of(render.text_of(b"\xff\xfe")) == b"\xff\xfe"
     assert only_line(render.to_json([render.text_of(b"\xff")]).replace("\n", "").replace(" ", "")) \
         == '["\\\\xff"]'
+
+
+def test_verify_tells_strings_apart_by_every_byte():
+    from migrate.verify import compare_output
+
+    a = np.array([b"a ", "ä".encode(), b"\xff"])
+    b = np.array([b"a", "ä".encode(), b"\xfe"])
+    check = compare_output("classes", a, b, 1e-5, 1e-5)
+    assert (check.status, check.mismatched) == ("FAIL", 2)
+    assert compare_output("classes", a, a.copy(), 1e-5, 1e-5).status == "PASS"
