@@ -55,6 +55,13 @@ def bare_predictions(features, labels, mode, params):
     return tf.estimator.EstimatorSpec(mode, tf.matmul(features["x"], kernel) + bias)
 
 
+def contrib_layers(features, labels, mode):
+    from tensorflow.contrib import layers
+    hidden = tf.contrib.layers.fully_connected(features["x"], 2)  # relu by default
+    logits = layers.linear(hidden, 1, scope="logits")
+    return tf.estimator.EstimatorSpec(mode, predictions={"y": logits[:, 0]})
+
+
 def contrib_tuple(features, targets):
     logits = tf.layers.dense(features, 1)
     return logits, None, None
@@ -162,3 +169,28 @@ def test_model_fn_failing_every_way_reports_the_first_reason(tfckpt, tf, model, 
     assert run.code == 2
     assert only_line(run.err) == ("tfckpt: error: model_fn fn failed in PREDICT mode: "
                                   "KeyError: 'nope'")
+
+
+def test_contrib_layers_basics_restore_contrib_names(tfckpt, tf, tmp_path):
+    v1 = tf.compat.v1
+    values = {"fully_connected/weights": np.array([[1.0, -1.0], [0.5, 2.0], [-2.0, 0.25]], np.float32),
+              "fully_connected/biases": np.array([0.1, -0.3], np.float32),
+              "logits/weights": np.array([[1.5], [-0.5]], np.float32),
+              "logits/biases": np.array([0.2], np.float32)}
+    graph = tf.Graph()
+    with graph.as_default():
+        for name, value in values.items():
+            v1.get_variable(name, initializer=value)
+        with v1.Session(graph=graph) as session:
+            session.run(v1.global_variables_initializer())
+            (tmp_path / "model").mkdir()
+            v1.train.Saver().save(session, str(tmp_path / "model" / "model.ckpt"))
+    (tmp_path / "fns.py").write_text(textwrap.dedent(MODEL_FNS))
+    reader = tf.train.load_checkpoint(str(tmp_path / "model"))
+    hidden = np.maximum(X @ reader.get_tensor("fully_connected/weights")
+                        + reader.get_tensor("fully_connected/biases"), 0)
+    expected = hidden @ reader.get_tensor("logits/weights") + reader.get_tensor("logits/biases")
+    run, out = _export(tfckpt, tmp_path, "contrib_layers", {"x": X_SPEC})
+    assert run.code == 0, run.err
+    np.testing.assert_allclose(_served(tf, out, "x", "y"), expected[:, 0], rtol=1e-6)
+    assert not hasattr(tf, "contrib")

@@ -127,7 +127,84 @@ def contrib_module() -> types.ModuleType:
     learn = types.ModuleType("tensorflow.contrib.learn")
     learn.ModeKeys, learn.ModelFnOps = ContribModeKeys, ModelFnOps
     contrib.learn = learn
+    contrib.layers = contrib_layers_module()
     return contrib
+
+
+def contrib_layers_module() -> types.ModuleType:
+    """The basics of tf.contrib.layers, making the variables contrib made under its names
+    (`fully_connected/weights`, `.../biases`, `Conv/weights`), so checkpoints restore."""
+    tf = tensorflow()
+    layers = types.ModuleType("tensorflow.contrib.layers")
+    layers.fully_connected = fully_connected
+    layers.linear = lambda inputs, num_outputs, **kwargs: fully_connected(
+        inputs, num_outputs, activation_fn=None, **kwargs)
+    layers.conv2d = conv2d
+    layers.flatten = lambda inputs, scope=None, **_: tf.compat.v1.layers.flatten(inputs, name=scope)
+    layers.xavier_initializer = lambda uniform=True, seed=None, dtype=None: (
+        tf.compat.v1.glorot_uniform_initializer(seed=seed) if uniform
+        else tf.compat.v1.glorot_normal_initializer(seed=seed))
+    layers.l2_regularizer = lambda scale, scope=None: (lambda weights: scale * tf.nn.l2_loss(weights))
+    return layers
+
+
+def fully_connected(inputs: Any, num_outputs: int, activation_fn: Any = "relu", *,
+                    normalizer_fn: Any = None, normalizer_params: dict | None = None,
+                    weights_initializer: Any = None, biases_initializer: Any = "zeros",
+                    trainable: bool = True, reuse: Any = None, scope: Any = None,
+                    **_ignored: Any) -> Any:
+    """contrib.layers.fully_connected: weights [in, out], then biases or the normalizer."""
+    tf = tensorflow()
+    v1 = tf.compat.v1
+    with v1.variable_scope(scope, "fully_connected", [inputs], reuse=reuse):
+        inputs = tf.convert_to_tensor(inputs)
+        weights = v1.get_variable("weights", [inputs.shape[-1], num_outputs], dtype=inputs.dtype,
+                                  initializer=weights_initializer or v1.glorot_uniform_initializer(),
+                                  trainable=trainable)
+        if inputs.shape.rank == 2:
+            outputs = tf.matmul(inputs, weights)
+        else:
+            outputs = tf.tensordot(inputs, weights, [[inputs.shape.rank - 1], [0]])
+        return _bias_and_activation(outputs, num_outputs, activation_fn=activation_fn,
+                                    normalizer_fn=normalizer_fn, normalizer_params=normalizer_params,
+                                    biases_initializer=biases_initializer, trainable=trainable)
+
+
+def conv2d(inputs: Any, num_outputs: int, kernel_size: Any, stride: Any = 1, padding: str = "SAME",
+           activation_fn: Any = "relu", *, normalizer_fn: Any = None,
+           normalizer_params: dict | None = None, weights_initializer: Any = None,
+           biases_initializer: Any = "zeros", trainable: bool = True, reuse: Any = None,
+           scope: Any = None, **_ignored: Any) -> Any:
+    """contrib.layers.conv2d for NHWC inputs: `Conv/weights` [h, w, in, out], `Conv/biases`."""
+    tf = tensorflow()
+    v1 = tf.compat.v1
+    height, width = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    strides = (stride, stride) if isinstance(stride, int) else tuple(stride)
+    with v1.variable_scope(scope, "Conv", [inputs], reuse=reuse):
+        inputs = tf.convert_to_tensor(inputs)
+        weights = v1.get_variable("weights", [height, width, inputs.shape[-1], num_outputs],
+                                  dtype=inputs.dtype, trainable=trainable,
+                                  initializer=weights_initializer or v1.glorot_uniform_initializer())
+        outputs = tf.nn.conv2d(inputs, weights, [1, *strides, 1], padding.upper())
+        return _bias_and_activation(outputs, num_outputs, activation_fn=activation_fn,
+                                    normalizer_fn=normalizer_fn, normalizer_params=normalizer_params,
+                                    biases_initializer=biases_initializer, trainable=trainable)
+
+
+def _bias_and_activation(outputs: Any, num_outputs: int, *, activation_fn: Any, normalizer_fn: Any,
+                         normalizer_params: dict | None, biases_initializer: Any,
+                         trainable: bool) -> Any:
+    tf = tensorflow()
+    v1 = tf.compat.v1
+    if normalizer_fn is not None:
+        outputs = normalizer_fn(outputs, **(normalizer_params or {}))
+    elif biases_initializer is not None:
+        initializer = v1.zeros_initializer() if biases_initializer == "zeros" else biases_initializer
+        biases = v1.get_variable("biases", [num_outputs], dtype=outputs.dtype,
+                                 initializer=initializer, trainable=trainable)
+        outputs = tf.nn.bias_add(outputs, biases)
+    activation = tf.nn.relu if activation_fn == "relu" else activation_fn  # contrib's default
+    return activation(outputs) if activation is not None else outputs
 
 
 @contextlib.contextmanager
