@@ -110,7 +110,7 @@ def test_vocabulary_found_in_an_exports_assets_folder(tfckpt, tf, tmp_path):
     shutil.move(str(author / "vocab.txt"), str(assets / "vocab.txt"))
     run = tfckpt("predict", model, "--input", _queries(tmp_path / "q.npz"), "--format", "json")
     assert run.code == 0, run.err
-    assert f"(in the export assets {assets})" in run.err
+    assert f"(in the assets folder {assets})" in run.err
     assert json.loads(run.out)["outputs"]["score"] == expected.tolist()
 
 
@@ -220,3 +220,32 @@ def test_canned_vocabulary_file_column_found_beside_the_checkpoint(tfckpt, tf, t
         assert run.code == 0, (way, run.err)
         got = np.array(json.loads(run.out)["outputs"]["logistic"], np.float32)
         np.testing.assert_allclose(got, expected, atol=1e-6, err_msg=way)
+
+
+def test_tf1_saved_model_with_a_vocabulary_asset_exports_again(tfckpt, tf, tmp_path):
+    """A TF1 SavedModel (Builder, assets_collection) whose author's vocabulary path is gone:
+    its graph's filename constant still names that path; the file is in its assets/."""
+    v1 = tf.compat.v1
+    author = tmp_path / "author"
+    model, expected = make_model(tf, tmp_path / "run", vocab_dir=author)
+    saved = tmp_path / "saved"
+    graph = tf.Graph()
+    with graph.as_default():
+        v1.train.import_meta_graph(str(model / "model.ckpt.meta"))
+        with v1.Session(graph=graph) as session:
+            v1.train.Saver().restore(session, str(model / "model.ckpt"))
+            builder = v1.saved_model.Builder(str(saved))
+            signature = v1.saved_model.signature_def_utils.predict_signature_def(
+                {"word": graph.get_tensor_by_name("word:0")},
+                {"score": graph.get_tensor_by_name("score:0")})
+            builder.add_meta_graph_and_variables(
+                session, ["serve"], signature_def_map={"serving_default": signature},
+                assets_collection=v1.get_collection(v1.GraphKeys.ASSET_FILEPATHS),
+                main_op=v1.tables_initializer())
+            builder.save()
+    (author / "vocab.txt").unlink()
+    out = tmp_path / "again"
+    run = tfckpt("export", saved, out)
+    assert run.code == 0, run.err
+    assert f"used {saved / 'assets' / 'vocab.txt'} (in the assets folder {saved / 'assets'})" in run.err
+    np.testing.assert_array_equal(_served(tf, out, QUERY), expected)

@@ -6,9 +6,9 @@ constant of an `InitializeTableFromTextFile` op, listed again in the meta
 graph's `asset_filepaths` collection. That path rarely exists here. This module
 finds each file by its base name, in order: where `--asset OLD=NEW` says, at
 its own path, in each `--assets DIR`, beside the checkpoint, in the model dir,
-and in the `assets/` folder of an export under the model dir or its parent
-(`export*/*/assets/` and `export*/*/*/assets/`, where Estimators wrote
-their SavedModels). The filename
+and in the `assets/` folder of a SavedModel: the model dir's or its parent's
+own, or an export's under them (`export*/*/assets/` and `export*/*/*/assets/`,
+where Estimators wrote their SavedModels). The filename
 constant is then rewritten to the found file, so the rebuilt graph initializes
 its tables here; the `Asset` records let the SavedModel target copy the files
 into `assets/` (self-contained), and the frozen target say which path its
@@ -34,8 +34,9 @@ from inspectors.render import text_of
 FILE_READERS = {"InitializeTableFromTextFile": 1, "InitializeTableFromTextFileV2": 1}
 ASSET_COLLECTION = "asset_filepaths"  # tf.GraphKeys.ASSET_FILEPATHS
 _PASS_THROUGH = ("Identity", "Snapshot")
-# Where Estimators put SavedModels: export/<timestamp>/ and export/<name>/<timestamp>/.
-EXPORT_ASSETS = (("export*", "*", "assets"), ("export*", "*", "*", "assets"))
+# A SavedModel's own assets/ (beside variables/), and where Estimators put SavedModels:
+# export/<timestamp>/ and export/<name>/<timestamp>/.
+EXPORT_ASSETS = (("assets",), ("export*", "*", "assets"), ("export*", "*", "*", "assets"))
 WHOLE_LINE = -2  # TextFileIndex.WHOLE_LINE: the key is the line itself
 MAX_WORDS = 1000  # words kept per vocabulary for generated inputs
 FLAGS_HINT = "--assets DIR (a folder holding it) or --asset OLD=NEW"
@@ -190,7 +191,7 @@ def search_places(search: AssetSearch, near: Iterable[str]) -> list[tuple[str, s
     for folder in _unique([*folders, *(os.path.dirname(f) for f in folders)]):
         for pattern in EXPORT_ASSETS:
             for assets in sorted(glob.glob(os.path.join(glob.escape(folder), *pattern))):
-                places.append((assets, f"in the export assets {assets}"))
+                places.append((assets, f"in the assets folder {assets}"))
     return _unique_places(places)
 
 

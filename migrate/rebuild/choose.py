@@ -70,6 +70,9 @@ def _automatic(source: paths.Source, options: Options) -> InferenceGraph:
 def has_graph(source: paths.Source) -> bool:
     if source.meta_graph and os.path.isfile(source.meta_graph):
         return True
+    if source.saved_model and any(os.path.isfile(os.path.join(source.saved_model, name))
+                                  for name in ("saved_model.pb", "saved_model.pbtxt")):
+        return True
     directory = source.model_dir or os.path.dirname(source.path)
     return os.path.isfile(os.path.join(directory, "graph.pbtxt"))
 

@@ -74,9 +74,13 @@ def build_from_graph(source: Source, *, outputs: Mapping[str, str] | None = None
 # --- finding and parsing the graph -------------------------------------------
 
 def training_graph_path(source: Source) -> str:
-    """The checkpoint's `.meta`, else `graph.pbtxt` in its model dir."""
+    """The checkpoint's `.meta`, else `graph.pbtxt` in its model dir, else the graph of
+    the TF1 SavedModel whose variables the checkpoint is."""
     if source.meta_graph and os.path.isfile(source.meta_graph):
         return source.meta_graph
+    for name in ("saved_model.pb", "saved_model.pbtxt") if source.saved_model else ():
+        if os.path.isfile(os.path.join(source.saved_model, name)):
+            return os.path.join(source.saved_model, name)
     directory = source.model_dir or os.path.dirname(source.path)
     pbtxt = os.path.join(directory, "graph.pbtxt")
     if os.path.isfile(pbtxt):
@@ -88,9 +92,11 @@ def training_graph_path(source: Source) -> str:
 def _parse(path: str) -> tuple[Any, Any]:
     """(MetaGraphDef or None, a GraphDef copy to cut) of a .meta or GraphDef file."""
     loaded = graph_io.load(path)
-    if loaded.format == graph_io.SAVED_MODEL:
-        raise UnsupportedSource(f"{path} is a SavedModel, not a training graph; {OTHER_WAYS}")
     unit = loaded.units[0]
+    if loaded.format == graph_io.SAVED_MODEL:  # its serving graph, where there are several
+        serving = [u for u in loaded.units if u.meta is not None
+                   and "serve" in u.meta.meta_info_def.tags]
+        unit = serving[0] if serving else unit
     graph_def = type(unit.graph_def)()
     graph_def.CopyFrom(unit.graph_def)
     return unit.meta, graph_def
