@@ -19,7 +19,7 @@ from inspectors.tf_loader import tensorflow
 from migrate.rebuild.inference import INIT_TABLES, SERVING_DEFAULT, FeatureSpec, InferenceGraph, batch_shaped
 from migrate.rebuild.assets import AssetSearch
 from migrate.rebuild.options import Options
-from migrate.reasons import error_line
+from migrate.reasons import error_line, initialize_tables
 
 # Ops that end a graph without being a result.
 _NOT_RESULTS = {"NoOp", "Assert", "Print", "PrintV2", "Save", "SaveV2", "SaveSlices",
@@ -173,7 +173,8 @@ class FrozenGraphPredictor:
         self._outputs = self._output_tensors(graph_def, outputs)
         self.session = tf.compat.v1.Session(graph=self.graph)
         if any(node.name == INIT_TABLES for node in graph_def.node):
-            self.session.run(self.graph.get_operation_by_name(INIT_TABLES))
+            initialize_tables(self.session, self.graph.get_operation_by_name(INIT_TABLES),
+                              where=path)
 
     def _output_tensors(self, graph_def: Any, outputs: Mapping[str, str] | None) -> dict[str, Any]:
         names = dict(outputs) if outputs else {name: name for name in _sinks(graph_def)}

@@ -5,13 +5,16 @@ TensorFlow 2.21 opens an `OpError` from a session run or a signature call with
 "Detected at node ..." stack and an "Original stack trace". A message that
 keeps only the first line says nothing; this module keeps the node (from the
 error's op, `Node: 'name'` or `[[{{node name}}]]`) and TensorFlow's own
-message, and drops the stacks. TensorFlow-free: it reads the text and the
-error's attributes.
+message, and drops the stacks. It reads the text and the error's attributes;
+only `initialize_tables` (which runs something) touches TensorFlow.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from inspectors.errors import UnsupportedSource
 
 _NODE_LINE = re.compile(r"^Node: '([^']+)'")
 _NODE_MARK = re.compile(r"\[\[\{\{node ([^}]+)\}\}\]\]")
@@ -61,3 +64,16 @@ def reason_of(text: str) -> str:
         if line:
             kept.append(line)
     return "; ".join(dict.fromkeys(kept))
+
+
+def initialize_tables(session: Any, init_op: Any, *, where: str) -> None:
+    """Run a graph's table initializers; a failure (a vocabulary file with a repeated
+    key, a file that cannot be read) is one error naming the node and the reason."""
+    from inspectors.tf_loader import tensorflow
+
+    tf = tensorflow()
+    try:
+        session.run(init_op)
+    except tf.errors.OpError as error:
+        raise UnsupportedSource(f"the lookup tables of {where} cannot be initialized: "
+                                f"{error_line(error)}") from None

@@ -249,3 +249,22 @@ def test_tf1_saved_model_with_a_vocabulary_asset_exports_again(tfckpt, tf, tmp_p
     assert run.code == 0, run.err
     assert f"used {saved / 'assets' / 'vocab.txt'} (in the assets folder {saved / 'assets'})" in run.err
     np.testing.assert_array_equal(_served(tf, out, QUERY), expected)
+
+
+def test_vocabulary_with_a_repeated_word_is_one_line(tfckpt, tf, tmp_path):
+    author = tmp_path / "author"
+    model, _ = make_model(tf, tmp_path / "run", vocab_dir=author)
+    (author / "vocab.txt").write_bytes(b"a\nb\na\n")
+    graph = tf.Graph()  # what plain TensorFlow says about that file
+    with graph.as_default():
+        tf.compat.v1.train.import_meta_graph(str(model / "model.ckpt.meta"))
+        with tf.compat.v1.Session(graph=graph) as session:
+            with pytest.raises(tf.errors.OpError) as caught:
+                session.run(tf.compat.v1.tables_initializer())
+    reason = next(line.strip() for line in caught.value.message.splitlines() if "same key" in line)
+    run = tfckpt("predict", model, "--input", _queries(tmp_path / "q.npz"))
+    assert run.code == 2
+    line = only_line(run.err)
+    assert line.startswith(f"tfckpt: error: the lookup tables of {model} cannot be initialized: "
+                           f"node 'text_file_init/InitializeTableFromTextFileV2': ")
+    assert line.endswith(f"{reason} ({type(caught.value).__name__})")

@@ -25,6 +25,7 @@ from inspectors.graphs.variables import VARIABLE_OPS, through_identity
 from inspectors.sources.paths import Source
 from inspectors.tf_loader import tensorflow
 from migrate.rebuild import assets as asset_files, surgery as surgery
+from migrate.reasons import initialize_tables
 from migrate.rebuild.inference import META_GRAPH, PREDICTION_KEYS, FeatureSpec, InferenceGraph
 
 OTHER_WAYS = "use --via canned (canned Estimators) or --via model-fn --model-fn module:function"
@@ -539,7 +540,7 @@ def _import(source: Source, meta: Any, *, inputs: dict[str, str], outputs: dict[
                 _check_keys(source, variables)
                 _restore(source, saver, session, tf)
             if init_op is not None:
-                session.run(init_op)
+                initialize_tables(session, init_op, where=source.given)
         return InferenceGraph(
             graph=graph, session=session,
             inputs={key: graph.get_tensor_by_name(name) for key, name in sorted(inputs.items())},

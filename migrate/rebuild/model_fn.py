@@ -36,6 +36,7 @@ from inspectors.sources import paths
 from inspectors.formats.checkpoint import open_reader
 from inspectors.errors import MappingConflict, SourceNotFound, UnsupportedSource
 from inspectors.tf_loader import tensorflow
+from migrate.reasons import error_line
 from migrate.rebuild.inference import MODEL_FN, FeatureSpec, InferenceGraph
 
 # tf.estimator's PredictOutput keyed a lone prediction tensor `output`, and a lone
@@ -465,7 +466,7 @@ def model_fn_inference(source: paths.Source, model_fn: Callable, *,
     except tf.errors.OpError as error:
         session.close()
         raise MappingConflict(f"cannot restore {source.given} into the model_fn's graph: "
-                              f"{_one_line_text(error)}") from error
+                              f"{error_line(error)}") from error
     notes = [f"model_fn {getattr(model_fn, '__name__', model_fn)} built in PREDICT mode", *notes]
     notes += [f"restored {old} as {new} (rename preset)" for old, new in plan.renamed]
     notes += [f"{key} is not in the checkpoint: left at its initial value"
@@ -683,8 +684,3 @@ def _saveable(variables: list) -> Any:
 def _op_name(feature: str) -> str:
     cleaned = "".join(c if c.isalnum() or c in "._-/" else "_" for c in feature)
     return cleaned if cleaned and cleaned[0].isalnum() else f"feature_{cleaned}"
-
-
-def _one_line_text(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
