@@ -142,3 +142,17 @@ def test_verify_tells_strings_apart_by_every_byte():
     check = compare_output("classes", a, b, 1e-5, 1e-5)
     assert (check.status, check.mismatched) == ("FAIL", 2)
     assert compare_output("classes", a, a.copy(), 1e-5, 1e-5).status == "PASS"
+
+
+def test_accuracy_against_non_ascii_labels_from_csv(tfckpt, tf, tmp_path):
+    model, expected = make_model(tf, tmp_path)
+    words = [w.decode() for w in WORDS[:4]]
+    predicted = [label.decode() for label in expected["label"][:4].tolist()]
+    truth = [predicted[0], predicted[1], "falsch", predicted[3]]
+    lines = ["word,truth"] + [f"{w},{t}" for w, t in zip(words, truth)]
+    (tmp_path / "q.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = tfckpt("predict", model, "--input", tmp_path / "q.csv", "--labels", "truth",
+                 "--outputs", "classes=label:0", "score=score:0")
+    assert run.code == 0, run.err
+    wanted = sum(p == t for p, t in zip(predicted, truth)) / len(truth)
+    assert f"accuracy against 'truth': {wanted:.6g}" in run.err
