@@ -268,3 +268,17 @@ def test_vocabulary_with_a_repeated_word_is_one_line(tfckpt, tf, tmp_path):
     assert line.startswith(f"tfckpt: error: the lookup tables of {model} cannot be initialized: "
                            f"node 'text_file_init/InitializeTableFromTextFileV2': ")
     assert line.endswith(f"{reason} ({type(caught.value).__name__})")
+
+
+def test_windows_path_and_base_name_rename(tmp_path):
+    from migrate.rebuild.assets import AssetSearch, find, search_places
+
+    (tmp_path / "vocab.txt").write_text("a\n")
+    (tmp_path / "other.txt").write_text("b\n")
+    places = search_places(AssetSearch(), [str(tmp_path)])
+    assert find(r"C:\Users\author\data\vocab.txt", search=AssetSearch(), places=places) == (
+        str(tmp_path / "vocab.txt"), f"in {tmp_path}")
+    renamed = AssetSearch(renames=(("vocab.txt", str(tmp_path / "other.txt")),))
+    assert find("/home/author/vocab.txt", search=renamed, places=places) == (
+        str(tmp_path / "other.txt"), f"--asset vocab.txt={tmp_path / 'other.txt'}")
+    assert find("/home/author/missing.txt", search=AssetSearch(), places=places) == (None, "")
