@@ -13,7 +13,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from inspectors import names as names_lib
+from inspectors import names as names_lib, render
 from inspectors.formats.checkpoint import Reader, VariableInfo, open_reader
 from inspectors.sources.paths import Source, resolve
 
@@ -171,9 +171,7 @@ def to_plain(array: np.ndarray):
 
 
 def _text(value) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="backslashreplace")
-    return str(value)
+    return render.display_text(value)
 
 
 def _finite_or_text(value):

@@ -115,6 +115,7 @@ def freeze_graph(job: Job) -> Result:
     inference = rebuild.rebuild(job.source, job.options)
     try:
         graph_def, names = freeze_module.frozen_graph_def(inference)
+        inference.notes.extend(freeze_module.asset_notes(inference))
         with output.Staged(job.output, force=job.force, is_dir=False) as staged:
             with open(staged.path, "wb") as handle:
                 handle.write(graph_def.SerializeToString())

@@ -56,8 +56,8 @@ def predict(given: str, input_path: str, options: Options, *, labels: str | None
 def sanity_metric(outputs: dict[str, np.ndarray], labels: np.ndarray, column: str) -> Metric:
     labels = np.asarray(labels).reshape(-1)
     if labels.dtype.kind in "SUO" and "classes" in outputs:
-        got = np.asarray(outputs["classes"]).reshape(-1).astype(bytes)
-        wanted = labels.astype(bytes)
+        got = inputs_module.as_bytes(np.asarray(outputs["classes"]).reshape(-1))
+        wanted = inputs_module.as_bytes(labels)
         return Metric("accuracy", float(np.mean(got == wanted)), column, "classes")
     if "class_ids" in outputs:
         got = np.asarray(outputs["class_ids"]).reshape(-1)

@@ -17,7 +17,9 @@ from inspectors.errors import SourceNotFound, UnsupportedSource
 from migrate.rebuild.inputs import BadInput
 from inspectors.tf_loader import tensorflow
 from migrate.rebuild.inference import INIT_TABLES, SERVING_DEFAULT, FeatureSpec, InferenceGraph, batch_shaped
+from migrate.rebuild.assets import AssetSearch
 from migrate.rebuild.options import Options
+from migrate.reasons import error_line, initialize_tables
 
 # Ops that end a graph without being a result.
 _NOT_RESULTS = {"NoOp", "Assert", "Print", "PrintV2", "Save", "SaveV2", "SaveSlices",
@@ -75,7 +77,7 @@ def open_predictor(given: str, options: Options | None = None) -> Predictor:
         return OnnxPredictor(given)
     if kind == "frozen-graph":
         return FrozenGraphPredictor(given, outputs=options.outputs,
-                                    allow_risky_ops=options.allow_risky_ops)
+                                    allow_risky_ops=options.allow_risky_ops, assets=options.assets)
     from migrate.rebuild import choose as rebuild
 
     return GraphPredictor(rebuild.rebuild(given, options), description=given)
@@ -137,7 +139,7 @@ class SavedModelPredictor:
             results = self._function(**arguments)
         except (ValueError, TypeError, tf.errors.OpError) as error:
             raise BadInput(f"{self.description} cannot run on these inputs: "
-                           f"{_first_line(error)}") from None
+                           f"{error_line(error)}") from None
         return fixed_width({key: value.numpy() for key, value in results.items()})
 
     def close(self) -> None:
@@ -148,17 +150,21 @@ class FrozenGraphPredictor:
     """A frozen GraphDef: placeholders in, the named (or sink) tensors out."""
 
     def __init__(self, path: str, *, outputs: Mapping[str, str] | None = None,
-                 allow_risky_ops: bool = False):
+                 allow_risky_ops: bool = False, assets: AssetSearch = AssetSearch()):
         from inspectors.graphs import io as graph_io
+        from migrate import safety
+        from migrate.rebuild import assets as asset_files
 
         tf = tensorflow()
         self.description = path
-        self.notes: list[str] = []
         loaded = graph_io.load(path)
         graph_def = loaded.units[0].graph_def
-        from migrate import safety
-
-        safety.refuse_risky_ops(graph_def, allow=allow_risky_ops, where=path)
+        # Its vocabulary files, where they are now (a frozen graph names them by path).
+        found = asset_files.locate(graph_def, search=assets,
+                                   near=(os.path.dirname(os.path.abspath(path)),))
+        self.notes: list[str] = [asset.note for asset in found]
+        safety.refuse_risky_ops(graph_def, allow=allow_risky_ops, where=path,
+                                vetted=frozenset(asset.reader for asset in found))
         self.graph = tf.Graph()
         with self.graph.as_default():
             try:
@@ -172,7 +178,8 @@ class FrozenGraphPredictor:
         self._outputs = self._output_tensors(graph_def, outputs)
         self.session = tf.compat.v1.Session(graph=self.graph)
         if any(node.name == INIT_TABLES for node in graph_def.node):
-            self.session.run(self.graph.get_operation_by_name(INIT_TABLES))
+            initialize_tables(self.session, self.graph.get_operation_by_name(INIT_TABLES),
+                              where=path)
 
     def _output_tensors(self, graph_def: Any, outputs: Mapping[str, str] | None) -> dict[str, Any]:
         names = dict(outputs) if outputs else {name: name for name in _sinks(graph_def)}
@@ -323,7 +330,7 @@ def run_session(session: Any, fetches: Any, feed_dict: dict, *, where: str) -> A
     try:
         return session.run(fetches, feed_dict=feed_dict)
     except (ValueError, TypeError, tf.errors.OpError) as error:
-        raise BadInput(f"{where} cannot run on these inputs: {_first_line(error)}") from None
+        raise BadInput(f"{where} cannot run on these inputs: {error_line(error)}") from None
 
 
 def _dtype_name(value: np.ndarray) -> str:

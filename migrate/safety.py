@@ -56,18 +56,21 @@ class RiskyOpsRefused(TfckptError):
         self.risky = risky
 
 
-def find_risky_ops(graph: Any, *, fetches: Iterable[str] | None = None) -> list[RiskyOp]:
+def find_risky_ops(graph: Any, *, fetches: Iterable[str] | None = None,
+                   vetted: frozenset[str] = frozenset()) -> list[RiskyOp]:
     """Every risky op of a GraphDef, MetaGraphDef, SavedModel proto or tf.Graph.
 
     With `fetches` (tensor or node names), only what evaluating them can run:
     the nodes they depend on and the library functions those nodes call.
+    `vetted` graph nodes are left out: a vocabulary reader whose file the
+    rebuild located itself reads that one file and nothing else.
     """
     found: list[RiskyOp] = []
     for graph_def, meta in _units(graph):
         scope = saver_scope(meta)
         reachable = None if fetches is None else _reachable(graph_def, fetches)
         for node in graph_report.risky_nodes(graph_def, scope):
-            if node.saver or _saver_op(node):
+            if node.saver or _saver_op(node) or (node.function is None and node.node in vetted):
                 continue
             if reachable is not None and not _in(reachable, node):
                 continue
@@ -76,14 +79,15 @@ def find_risky_ops(graph: Any, *, fetches: Iterable[str] | None = None) -> list[
 
 
 def refuse_risky_ops(graph: Any, *, allow: bool, where: str,
-                     fetches: Iterable[str] | None = None) -> list[RiskyOp]:
+                     fetches: Iterable[str] | None = None,
+                     vetted: frozenset[str] = frozenset()) -> list[RiskyOp]:
     """Raise RiskyOpsRefused naming the risky ops of `graph` unless `allow`.
 
     Returns the risky ops found (empty when there are none) so that a caller
     run with --allow-risky-ops can still note them on stderr. `where` names
     the graph in the message (its file, usually).
     """
-    risky = find_risky_ops(graph, fetches=fetches)
+    risky = find_risky_ops(graph, fetches=fetches, vetted=vetted)
     if risky and not allow:
         raise RiskyOpsRefused(refusal_message(risky, where=where), risky)
     return risky

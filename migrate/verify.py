@@ -133,13 +133,20 @@ def compare_output(key: str, a: np.ndarray, b: np.ndarray, atol: float, rtol: fl
                            problem=f"shape {list(a.shape)} vs {list(b.shape)}", **base)
     if a.dtype.kind in "fc" and b.dtype.kind in "fc":
         return _compare_floats(a, b, base)
-    equal = a == b if a.dtype.kind not in "SUO" else np.char.equal(a.astype(bytes), b.astype(bytes))
+    equal = a == b if a.dtype.kind not in "SUO" else _same_strings(a, b)
     mismatched = int(a.size - np.count_nonzero(equal))
     exact = dict(max_abs=None, max_rel=None, needed_atol=None)
     if a.dtype.kind in "iub" and b.dtype.kind in "iub":
         diff = np.abs(a.astype(np.int64) - b.astype(np.int64))
         exact["max_abs"] = float(diff.max()) if diff.size else 0.0
     return OutputCheck(status=PASS if mismatched == 0 else FAIL, mismatched=mismatched, **exact, **base)
+
+
+def _same_strings(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Element-wise byte equality. Not np.char.equal: it strips trailing whitespace
+    first, so "a " and "a" would pass."""
+    same = np.frompyfunc(lambda x, y: x == y, 2, 1)
+    return same(a.astype(bytes).astype(object), b.astype(bytes).astype(object)).astype(bool)
 
 
 def _compare_floats(a: np.ndarray, b: np.ndarray, base: dict) -> OutputCheck:

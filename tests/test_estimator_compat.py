@@ -112,12 +112,13 @@ def test_fixture_model_fns_reproduce_the_estimator_predictions(tf, case):
     assert_same_outputs(recorded(case), got)
 
 
-def test_old_style_module_runs_and_a_single_tensor_is_keyed_predictions(tf, tmp_path):
+def test_old_style_module_runs_and_a_single_tensor_is_keyed_output(tf, tmp_path):
     model_fn = compat.load_model_fn(model_module(tmp_path) + ":regression")
     inference, got = predict("custom-linear-regression", model_fn)
-    assert list(inference.outputs) == ["predictions"]
+    assert list(inference.outputs) == ["output"]  # tf.estimator's PredictOutput name
     assert inference.inputs["x"].shape.as_list() == [None, 3]
-    assert_same_outputs(recorded("custom-linear-regression"), got)
+    # The fixture's own model_fn keyed the same tensor `predictions`.
+    assert_same_outputs(recorded("custom-linear-regression"), {"predictions": got["output"]})
 
 
 def test_model_fn_taking_only_features_mode_params(tf, tmp_path):
@@ -129,7 +130,7 @@ def test_model_fn_taking_only_features_mode_params(tf, tmp_path):
 def test_contrib_learn_model_fn_with_model_fn_ops(tf, tmp_path):
     model_fn = compat.load_model_fn(model_module(tmp_path) + ":contrib_regression")
     _, got = predict("custom-linear-regression", model_fn, params={})
-    assert_same_outputs(recorded("custom-linear-regression"), got)
+    assert_same_outputs(recorded("custom-linear-regression"), {"predictions": got["output"]})
 
 
 def test_stand_ins_do_not_leak(tf, tmp_path):

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from inspectors import render
 from inspectors.sources import paths
 from inspectors.errors import CorruptCheckpoint, SourceNotFound, TfckptError, UnsupportedSource
 from inspectors.formats.wire import WireError, read_varint as _varint
@@ -274,11 +275,12 @@ def data_inputs(node: Any) -> list[str]:
 
 
 def const_strings(node: Any | None) -> list[str]:
-    """The string values of a Const node ([] for anything else)."""
+    """The string values of a Const node ([] for anything else); bytes that are not
+    UTF-8 are kept losslessly (`render.text_of`)."""
     if node is None or node.op != "Const" or "value" not in node.attr:
         return []
     tensor = node.attr["value"].tensor
-    values = [value.decode("utf-8", errors="replace") for value in tensor.string_val]
+    values = [render.text_of(value) for value in tensor.string_val]
     size = _element_count(tensor.tensor_shape)
     # A Const may store one value for a whole tensor of identical elements; a
     # shape past any real key list is damage, not something to allocate.

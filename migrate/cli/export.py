@@ -90,6 +90,10 @@ def _rebuild_options() -> argparse.ArgumentParser:
     group.add_argument("--params", metavar="JSON", default="{}", help="params for --model-fn")
     group.add_argument("--allow-risky-ops", action="store_true",
                        help="run graphs that hold file, Python or shell-like ops")
+    group.add_argument("--assets", action="append", default=[], metavar="DIR",
+                       help="a folder holding files the graph reads (vocabularies); repeatable")
+    group.add_argument("--asset", action="append", default=[], metavar="OLD=NEW",
+                       help="the file the graph names OLD (its path or base name) is NEW")
     return parent
 
 
@@ -127,7 +131,20 @@ def options_from(args: argparse.Namespace):
                    features=features, model_fn=args.model_fn,
                    params=_json_object(args.params, "--params"),
                    signature=getattr(args, "saved_model_signature", "serving_default"),
-                   allow_risky_ops=args.allow_risky_ops)
+                   allow_risky_ops=args.allow_risky_ops, assets=_asset_search(args))
+
+
+def _asset_search(args: argparse.Namespace):
+    from migrate.rebuild.assets import AssetSearch
+
+    renames = []
+    for value in args.asset:
+        old, sep, new = value.partition("=")
+        if not sep or not old or not new:
+            raise TfckptError(f"--asset {value}: expected OLD=NEW, e.g. "
+                              f"/home/me/vocab.txt=./vocab.txt")
+        renames.append((old, new))
+    return AssetSearch(dirs=tuple(args.assets), renames=tuple(renames))
 
 
 def tolerance_from(args: argparse.Namespace):
@@ -322,9 +339,11 @@ def _prediction_text(result, fmt: str) -> str:
 def _plain(value):
     import numpy as np
 
+    from inspectors.values import to_plain
+
     array = np.asarray(value)
     if array.dtype.kind in "SO":
-        return np.char.decode(array.astype(bytes), "utf-8", errors="replace").tolist()
+        return to_plain(array)
     return array.tolist()
 
 
@@ -333,8 +352,9 @@ def _row_cell(value) -> str:
 
     array = np.asarray(value)
     if array.dtype.kind in "SO":
-        items = [item.decode("utf-8", "replace") if isinstance(item, bytes) else str(item)
-                 for item in array.reshape(-1)]
+        from inspectors.render import display_text
+
+        items = [display_text(item) for item in array.reshape(-1)]
     elif array.dtype.kind == "f":
         items = [f"{item:.6g}" for item in array.reshape(-1)]
     else:

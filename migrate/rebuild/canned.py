@@ -33,6 +33,8 @@ import numpy as np
 
 from inspectors import estimator as est
 from inspectors.formats.checkpoint import open_reader
+from inspectors.render import bytes_of, text_of
+from migrate.rebuild import assets as asset_files
 from inspectors.errors import CorruptCheckpoint, UnsupportedSource
 from inspectors.sources.paths import Source
 from migrate.rebuild.inference import CANNED, FeatureSpec, InferenceGraph
@@ -103,13 +105,15 @@ class _Plan:
 # ---------------------------------------------------------------------------------------
 
 def build_canned(source: Source, *, features: tuple[FeatureSpec, ...] | None = None,
-                 estimator: est.Estimator | None = None) -> InferenceGraph:
+                 estimator: est.Estimator | None = None,
+                 assets: asset_files.AssetSearch = asset_files.AssetSearch()) -> InferenceGraph:
     """The inference graph of the canned Estimator whose checkpoint `source` is."""
     if source.format not in ("V1", "V2"):
         raise UnsupportedSource(f"{source.given} is a {source.format} file, not an Estimator "
                                 f"checkpoint; the canned way rebuilds canned Estimators only")
     reader = open_reader(source)
-    plan = plan_canned(source, features=features, estimator=estimator, reader=reader)
+    plan = plan_canned(source, features=features, estimator=estimator, reader=reader,
+                       assets=assets)
     return _build(plan, reader)
 
 
@@ -138,7 +142,8 @@ def features_from_spec(spec: dict) -> tuple[FeatureSpec, ...]:
 
 
 def plan_canned(source: Source, *, features: tuple[FeatureSpec, ...] | None = None,
-                estimator: est.Estimator | None = None, reader: Any = None) -> _Plan:
+                estimator: est.Estimator | None = None, reader: Any = None,
+                assets: asset_files.AssetSearch = asset_files.AssetSearch()) -> _Plan:
     """Decide columns, layers and head without building anything (raises on gaps)."""
     reader = reader or open_reader(source)
     infos = reader.variables()
@@ -146,7 +151,8 @@ def plan_canned(source: Source, *, features: tuple[FeatureSpec, ...] | None = No
     recognized = estimator or est.recognize(infos, graph_def)
     _require_canned(source, recognized, infos)
     shapes = {v.name: tuple(v.shape) for v in infos}
-    facts = _Facts(graph_def) if graph_def is not None else None
+    near = (os.path.dirname(source.path), source.model_dir or "")
+    facts = _Facts(graph_def, assets=assets, near=near) if graph_def is not None else None
     plan = _Plan(estimator=recognized, variables={v.name: (v.dtype, tuple(v.shape))
                                                   for v in infos})
     if graph_note:
@@ -205,8 +211,12 @@ def _require_canned(source: Source, recognized: est.Estimator, infos: list) -> N
 class _Facts:
     """Feature-column and layer facts read from the training graph (never run)."""
 
-    def __init__(self, graph_def: Any):
+    def __init__(self, graph_def: Any, *,
+                 assets: asset_files.AssetSearch = asset_files.AssetSearch(),
+                 near: tuple[str, ...] = ()):
         self.graph = est.Graph(graph_def)
+        self.asset_places = asset_files.search_places(assets, near)  # for vocabulary files
+        self.asset_search = assets
 
     def scope(self, column: str) -> list:
         """Forward nodes inside the column's scope (`col/` or Keras's `col_1/`)."""
@@ -423,7 +433,7 @@ def _categorical(name: str, record: est.FeatureColumn, rows: int | None, facts: 
         boundaries = record.boundaries or (facts.boundaries(name) if facts else None)
         return _bucketized(name, dataclasses.replace(record, boundaries=boundaries), rows, given)
     if record.vocabulary_file and not vocabulary:
-        vocabulary = _read_vocabulary_file(record, facts, name)
+        vocabulary = _read_vocabulary_file(record, facts, name, notes)
     if not vocabulary and spec is not None and spec.vocabulary:
         vocabulary = spec.vocabulary
         notes.append(f"{name}: vocabulary from the given features")
@@ -531,14 +541,19 @@ def _raw_dtype(key: str, records: dict, shapes: dict, facts: _Facts | None,
 
 
 def _read_vocabulary_file(record: est.FeatureColumn, facts: _Facts | None,
-                          name: str) -> tuple | None:
+                          name: str, notes: list[str]) -> tuple | None:
+    """The words of a vocabulary_file column, the file looked for where assets are."""
     path = record.vocabulary_file or ""
-    if not os.path.isfile(path):
-        raise UnsupportedSource(
-            f"{name}: vocabulary file {path!r} from the graph is not there; copy it to that "
-            f"path, or {FEATURES_HINT} with its vocabulary_list")
-    with open(path, encoding="utf-8") as handle:
-        words = [line.rstrip("\r\n") for line in handle]
+    places = facts.asset_places if facts else []
+    search = facts.asset_search if facts else asset_files.AssetSearch()
+    found, how = asset_files.find(path, search=search, places=places)
+    if found is None:
+        raise asset_files.MissingAsset(asset_files.missing_message(
+            path, f"{name} (a vocabulary_file column)", places))
+    if found != path:
+        notes.append(f"{name}: vocabulary file {path} is not there; used {found} ({how})")
+    with open(found, "rb") as handle:  # words that are not UTF-8 stay the author's bytes
+        words = [text_of(line.rstrip(b"\r\n")) for line in handle]
     size = record.vocabulary_size or len(words)
     return tuple(words[:size])
 
@@ -939,7 +954,7 @@ class _Builder:
         initialize); out of vocabulary: a hash bucket after it, or the default id."""
         tf = self.tf
         if column.dtype == "string":
-            vocabulary = tf.constant([str(v) for v in column.vocabulary], tf.string)
+            vocabulary = tf.constant([bytes_of(str(v)) for v in column.vocabulary], tf.string)
         else:
             vocabulary = tf.constant([int(v) for v in column.vocabulary], tf.int64)
             values = tf.cast(values, tf.int64)
@@ -973,7 +988,7 @@ def _head(tf: Any, plan: _Plan, logits: Any) -> dict[str, Any]:
     all_ids = tf.tile(tf.expand_dims(tf.range(classes), 0), [batch, 1])
     outputs["all_class_ids"] = tf.identity(all_ids, name="all_class_ids")
     if plan.label_vocabulary:
-        names = tf.constant(list(plan.label_vocabulary), tf.string)
+        names = tf.constant([bytes_of(str(v)) for v in plan.label_vocabulary], tf.string)
         outputs["classes"] = tf.gather(names, class_ids, name="classes")
         outputs["all_classes"] = tf.gather(names, all_ids, name="all_classes")
     else:

@@ -22,11 +22,16 @@ def rebuild(given: str, options: Options) -> InferenceGraph:
     inference = _build(given, options)
     try:
         safety.refuse_risky_ops(inference.graph.as_graph_def(), allow=options.allow_risky_ops,
-                                where=given)
+                                where=given, vetted=vetted_readers(inference))
     except TfckptError:
         inference.close()
         raise
     return inference
+
+
+def vetted_readers(inference: InferenceGraph) -> frozenset[str]:
+    """Nodes that read only a vocabulary file the rebuild located (and exports copy)."""
+    return frozenset(asset.reader for asset in inference.assets)
 
 
 def _build(given: str, options: Options) -> InferenceGraph:
@@ -65,6 +70,9 @@ def _automatic(source: paths.Source, options: Options) -> InferenceGraph:
 def has_graph(source: paths.Source) -> bool:
     if source.meta_graph and os.path.isfile(source.meta_graph):
         return True
+    if source.saved_model and any(os.path.isfile(os.path.join(source.saved_model, name))
+                                  for name in ("saved_model.pb", "saved_model.pbtxt")):
+        return True
     directory = source.model_dir or os.path.dirname(source.path)
     return os.path.isfile(os.path.join(directory, "graph.pbtxt"))
 
@@ -72,13 +80,14 @@ def has_graph(source: paths.Source) -> bool:
 def _meta_graph(source: paths.Source, options: Options) -> InferenceGraph:
     from migrate.rebuild import metagraph
 
-    return metagraph.build_from_graph(source, outputs=options.outputs, features=options.features)
+    return metagraph.build_from_graph(source, outputs=options.outputs, features=options.features,
+                                      assets=options.assets)
 
 
 def _canned(source: paths.Source, options: Options) -> InferenceGraph:
     from migrate.rebuild import canned
 
-    return canned.build_canned(source, features=options.features)
+    return canned.build_canned(source, features=options.features, assets=options.assets)
 
 
 def _model_fn(source: paths.Source, options: Options) -> InferenceGraph:

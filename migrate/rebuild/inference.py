@@ -47,7 +47,8 @@ class InferenceGraph:
     `session` runs in `graph`, with every variable already holding the
     checkpoint's values and every lookup table initialized; `init_op` (or None)
     is what a fresh session must run first (table initializers), so exporters
-    pass it on as the SavedModel's main op.
+    pass it on as the SavedModel's main op. `assets` are the files that init
+    reads, their filename constants already pointing at where they are now.
     """
 
     graph: Any  # tf.Graph
@@ -58,6 +59,7 @@ class InferenceGraph:
     way: str
     init_op: Any = None
     notes: list[str] = field(default_factory=list)
+    assets: tuple = ()  # assets.Asset: files the graph reads (vocabularies), where found
 
     def feed_dict(self, feeds: dict[str, np.ndarray]) -> dict[Any, np.ndarray]:
         """placeholder -> the batch for it, columns reshaped to the placeholder's rank."""

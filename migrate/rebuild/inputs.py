@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from inspectors.errors import SourceNotFound, TfckptError
+from inspectors.render import bytes_of
 from migrate.rebuild.inference import FeatureSpec
 
 DEFAULT_ROWS = 32
@@ -38,7 +39,7 @@ def _generated(spec: FeatureSpec, rows: int, rng: np.random.RandomState) -> np.n
         words = list(spec.vocabulary) + [OOV_WORD] if spec.vocabulary else None
         if words:
             picks = rng.randint(0, len(words), size=shape)
-            return np.array(words, dtype=object)[picks].astype(bytes)
+            return as_bytes(np.array(words, dtype=object)[picks])
         return np.char.add(b"value_", rng.randint(0, 1000, size=shape).astype("S"))
     if spec.dtype == "bool":
         return rng.randint(0, 2, size=shape).astype(bool)
@@ -105,12 +106,22 @@ def _read_json(path: str) -> dict[str, np.ndarray]:
     raise ValueError("expected an object of columns or a list of records")
 
 
+def as_bytes(values: np.ndarray) -> np.ndarray:
+    """Strings as the bytes a string tensor takes: text as UTF-8 (words from graphs
+    keep their non-UTF-8 bytes, see render.text_of), numbers as their text."""
+    values = np.asarray(values)
+    if values.dtype.kind == "S":
+        return values
+    encoded = [item if isinstance(item, bytes) else bytes_of(str(item))
+               for item in values.reshape(-1).tolist()]
+    return np.array(encoded, dtype=object).reshape(values.shape).astype(bytes)
+
+
 def _shaped(values: np.ndarray, spec: FeatureSpec, path: str) -> np.ndarray:
     values = np.asarray(values)
     try:
         if spec.dtype == "string":
-            values = values.astype(bytes) if values.dtype.kind in "US" else np.char.encode(
-                values.astype(str), "utf-8")
+            values = as_bytes(values)
         elif spec.dtype == "bool" and values.dtype.kind in "US":
             values = np.isin(np.char.lower(values.astype(str)), ("1", "true", "yes"))
         else:

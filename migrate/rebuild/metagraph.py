@@ -24,7 +24,8 @@ from inspectors.graphs.roles import output_candidates
 from inspectors.graphs.variables import VARIABLE_OPS, through_identity
 from inspectors.sources.paths import Source
 from inspectors.tf_loader import tensorflow
-from migrate.rebuild import surgery as surgery
+from migrate.rebuild import assets as asset_files, surgery as surgery
+from migrate.reasons import initialize_tables
 from migrate.rebuild.inference import META_GRAPH, PREDICTION_KEYS, FeatureSpec, InferenceGraph
 
 OTHER_WAYS = "use --via canned (canned Estimators) or --via model-fn --model-fn module:function"
@@ -38,7 +39,8 @@ _PLACEHOLDERS = ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")
 
 
 def build_from_graph(source: Source, *, outputs: Mapping[str, str] | None = None,
-                     features: tuple[FeatureSpec, ...] | None = None) -> InferenceGraph:
+                     features: tuple[FeatureSpec, ...] | None = None,
+                     assets: asset_files.AssetSearch = asset_files.AssetSearch()) -> InferenceGraph:
     """The inference graph of `source`'s training graph, variables restored."""
     path = training_graph_path(source)
     meta, graph_def = _parse(path)
@@ -57,9 +59,14 @@ def build_from_graph(source: Source, *, outputs: Mapping[str, str] | None = None
     used = _name_lone_input(feeds, used)
     _refuse_sparse(feeds, used)
     mend_ops(pruned)
-    specs = _feature_specs(feeds, used, _vocabularies(graph_def, used))
+    found = asset_files.locate(pruned, search=assets, meta=meta,
+                               near=(os.path.dirname(source.path), source.model_dir or ""))
+    notes += [asset.note for asset in found]
+    specs = _feature_specs(feeds, used, _vocabularies(
+        graph_def, used, file_words=asset_files.vocabulary_words(pruned, found)))
     inference = _import(source, _meta_graph(meta, pruned, definitions, tables),
                         inputs=used, outputs=wanted, specs=specs, notes=notes)
+    inference.assets = found
     if completion:
         _complete_head(inference, completion)
     return inference
@@ -68,9 +75,13 @@ def build_from_graph(source: Source, *, outputs: Mapping[str, str] | None = None
 # --- finding and parsing the graph -------------------------------------------
 
 def training_graph_path(source: Source) -> str:
-    """The checkpoint's `.meta`, else `graph.pbtxt` in its model dir."""
+    """The checkpoint's `.meta`, else `graph.pbtxt` in its model dir, else the graph of
+    the TF1 SavedModel whose variables the checkpoint is."""
     if source.meta_graph and os.path.isfile(source.meta_graph):
         return source.meta_graph
+    for name in ("saved_model.pb", "saved_model.pbtxt") if source.saved_model else ():
+        if os.path.isfile(os.path.join(source.saved_model, name)):
+            return os.path.join(source.saved_model, name)
     directory = source.model_dir or os.path.dirname(source.path)
     pbtxt = os.path.join(directory, "graph.pbtxt")
     if os.path.isfile(pbtxt):
@@ -82,9 +93,11 @@ def training_graph_path(source: Source) -> str:
 def _parse(path: str) -> tuple[Any, Any]:
     """(MetaGraphDef or None, a GraphDef copy to cut) of a .meta or GraphDef file."""
     loaded = graph_io.load(path)
-    if loaded.format == graph_io.SAVED_MODEL:
-        raise UnsupportedSource(f"{path} is a SavedModel, not a training graph; {OTHER_WAYS}")
     unit = loaded.units[0]
+    if loaded.format == graph_io.SAVED_MODEL:  # its serving graph, where there are several
+        serving = [u for u in loaded.units if u.meta is not None
+                   and "serve" in u.meta.meta_info_def.tags]
+        unit = serving[0] if serving else unit
     graph_def = type(unit.graph_def)()
     graph_def.CopyFrom(unit.graph_def)
     return unit.meta, graph_def
@@ -260,15 +273,20 @@ def _feature_specs(feeds: list[surgery.Feed], used: dict[str, str],
     return tuple(sorted(specs, key=lambda s: s.name))
 
 
-def _vocabularies(graph_def: Any, used: dict[str, str]) -> dict[str, tuple[str, ...]]:
+def _vocabularies(graph_def: Any, used: dict[str, str], *,
+                  file_words: Mapping[str, tuple[str, ...]] = {}) -> dict[str, tuple[str, ...]]:
     """Feature key -> the words of the Const-initialized lookup tables its values are
-    looked up in, so that generated inputs (export's self-check, verify) reach real
-    vocabulary entries and not only the out-of-vocabulary path."""
+    looked up in (or of the vocabulary files in `file_words`, by reader node), so that
+    generated inputs (export's self-check, verify) reach real vocabulary entries and
+    not only the out-of-vocabulary path."""
     nodes = surgery.nodes_of(graph_def)
     words_of = {}
     for node in graph_def.node:
         if node.op in _TABLE_INIT_OPS and len(node.input) > 1:
-            words = graph_io.const_strings(nodes.get(node_name(node.input[1])))
+            if node.op in asset_files.FILE_READERS:  # input 1 is the file's name, not words
+                words = list(file_words.get(node.name, ()))
+            else:
+                words = graph_io.const_strings(nodes.get(node_name(node.input[1])))
             table = through_identity(nodes, node.input[0])
             if words and table is not None:
                 words_of[table.name] = words
@@ -522,7 +540,7 @@ def _import(source: Source, meta: Any, *, inputs: dict[str, str], outputs: dict[
                 _check_keys(source, variables)
                 _restore(source, saver, session, tf)
             if init_op is not None:
-                session.run(init_op)
+                initialize_tables(session, init_op, where=source.given)
         return InferenceGraph(
             graph=graph, session=session,
             inputs={key: graph.get_tensor_by_name(name) for key, name in sorted(inputs.items())},

@@ -36,9 +36,14 @@ from inspectors.sources import paths
 from inspectors.formats.checkpoint import open_reader
 from inspectors.errors import MappingConflict, SourceNotFound, UnsupportedSource
 from inspectors.tf_loader import tensorflow
+from migrate.reasons import error_line
 from migrate.rebuild.inference import MODEL_FN, FeatureSpec, InferenceGraph
 
-SINGLE_PREDICTION_KEY = "predictions"
+# tf.estimator's PredictOutput keyed a lone prediction tensor `output`, and a lone
+# serving input tensor `input` (ServingInputReceiver's default names).
+SINGLE_PREDICTION_KEY = "output"
+BARE_INPUT_KEY = "input"
+DICT, BARE = "dict", "bare"  # how features reach the model_fn
 DERIVED_KINDS = ("embedding", "crossed", "bucketized", "indicator")  # not raw inputs
 CATEGORICAL_KINDS = ("vocabulary", "hash", "identity")
 
@@ -123,7 +128,84 @@ def contrib_module() -> types.ModuleType:
     learn = types.ModuleType("tensorflow.contrib.learn")
     learn.ModeKeys, learn.ModelFnOps = ContribModeKeys, ModelFnOps
     contrib.learn = learn
+    contrib.layers = contrib_layers_module()
     return contrib
+
+
+def contrib_layers_module() -> types.ModuleType:
+    """The basics of tf.contrib.layers, making the variables contrib made under its names
+    (`fully_connected/weights`, `.../biases`, `Conv/weights`), so checkpoints restore."""
+    tf = tensorflow()
+    layers = types.ModuleType("tensorflow.contrib.layers")
+    layers.fully_connected = fully_connected
+    layers.linear = lambda inputs, num_outputs, **kwargs: fully_connected(
+        inputs, num_outputs, activation_fn=None, **kwargs)
+    layers.conv2d = conv2d
+    layers.flatten = lambda inputs, scope=None, **_: tf.compat.v1.layers.flatten(inputs, name=scope)
+    layers.xavier_initializer = lambda uniform=True, seed=None, dtype=None: (
+        tf.compat.v1.glorot_uniform_initializer(seed=seed) if uniform
+        else tf.compat.v1.glorot_normal_initializer(seed=seed))
+    layers.l2_regularizer = lambda scale, scope=None: (lambda weights: scale * tf.nn.l2_loss(weights))
+    return layers
+
+
+def fully_connected(inputs: Any, num_outputs: int, activation_fn: Any = "relu", *,
+                    normalizer_fn: Any = None, normalizer_params: dict | None = None,
+                    weights_initializer: Any = None, biases_initializer: Any = "zeros",
+                    trainable: bool = True, reuse: Any = None, scope: Any = None,
+                    **_ignored: Any) -> Any:
+    """contrib.layers.fully_connected: weights [in, out], then biases or the normalizer."""
+    tf = tensorflow()
+    v1 = tf.compat.v1
+    with v1.variable_scope(scope, "fully_connected", [inputs], reuse=reuse):
+        inputs = tf.convert_to_tensor(inputs)
+        weights = v1.get_variable("weights", [inputs.shape[-1], num_outputs], dtype=inputs.dtype,
+                                  initializer=weights_initializer or v1.glorot_uniform_initializer(),
+                                  trainable=trainable)
+        if inputs.shape.rank == 2:
+            outputs = tf.matmul(inputs, weights)
+        else:
+            outputs = tf.tensordot(inputs, weights, [[inputs.shape.rank - 1], [0]])
+        return _bias_and_activation(outputs, num_outputs, activation_fn=activation_fn,
+                                    normalizer_fn=normalizer_fn, normalizer_params=normalizer_params,
+                                    biases_initializer=biases_initializer, trainable=trainable)
+
+
+def conv2d(inputs: Any, num_outputs: int, kernel_size: Any, stride: Any = 1, padding: str = "SAME",
+           activation_fn: Any = "relu", *, normalizer_fn: Any = None,
+           normalizer_params: dict | None = None, weights_initializer: Any = None,
+           biases_initializer: Any = "zeros", trainable: bool = True, reuse: Any = None,
+           scope: Any = None, **_ignored: Any) -> Any:
+    """contrib.layers.conv2d for NHWC inputs: `Conv/weights` [h, w, in, out], `Conv/biases`."""
+    tf = tensorflow()
+    v1 = tf.compat.v1
+    height, width = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    strides = (stride, stride) if isinstance(stride, int) else tuple(stride)
+    with v1.variable_scope(scope, "Conv", [inputs], reuse=reuse):
+        inputs = tf.convert_to_tensor(inputs)
+        weights = v1.get_variable("weights", [height, width, inputs.shape[-1], num_outputs],
+                                  dtype=inputs.dtype, trainable=trainable,
+                                  initializer=weights_initializer or v1.glorot_uniform_initializer())
+        outputs = tf.nn.conv2d(inputs, weights, [1, *strides, 1], padding.upper())
+        return _bias_and_activation(outputs, num_outputs, activation_fn=activation_fn,
+                                    normalizer_fn=normalizer_fn, normalizer_params=normalizer_params,
+                                    biases_initializer=biases_initializer, trainable=trainable)
+
+
+def _bias_and_activation(outputs: Any, num_outputs: int, *, activation_fn: Any, normalizer_fn: Any,
+                         normalizer_params: dict | None, biases_initializer: Any,
+                         trainable: bool) -> Any:
+    tf = tensorflow()
+    v1 = tf.compat.v1
+    if normalizer_fn is not None:
+        outputs = normalizer_fn(outputs, **(normalizer_params or {}))
+    elif biases_initializer is not None:
+        initializer = v1.zeros_initializer() if biases_initializer == "zeros" else biases_initializer
+        biases = v1.get_variable("biases", [num_outputs], dtype=outputs.dtype,
+                                 initializer=initializer, trainable=trainable)
+        outputs = tf.nn.bias_add(outputs, biases)
+    activation = tf.nn.relu if activation_fn == "relu" else activation_fn  # contrib's default
+    return activation(outputs) if activation is not None else outputs
 
 
 @contextlib.contextmanager
@@ -171,7 +253,10 @@ def _has(owner: Any, attr: str) -> bool:
 
 
 class _Tf1Facade(types.ModuleType):
-    """The tensorflow module, plus TF 1.x names it dropped taken from tf.compat.v1."""
+    """TensorFlow as a TF 1.x model_fn saw it: `tf.compat.v1` first, so that names TF 2
+    kept with another meaning (`tf.train` without Optimizers, Keras-style `tf.losses` and
+    `tf.metrics`) answer as they did in 1.x; then the tensorflow module (`tf.estimator`
+    stand-ins, anything v1 lacks)."""
 
     def __init__(self, tf: types.ModuleType):
         super().__init__("tensorflow")
@@ -180,9 +265,9 @@ class _Tf1Facade(types.ModuleType):
     def __getattr__(self, name: str) -> Any:
         tf = object.__getattribute__(self, "_tf")
         try:
-            return getattr(tf, name)
-        except AttributeError:
             return getattr(tf.compat.v1, name)
+        except AttributeError:
+            return getattr(tf, name)
 
 
 @contextlib.contextmanager
@@ -362,10 +447,12 @@ def model_fn_inference(source: paths.Source, model_fn: Callable, *,
                        presets: Sequence[str] = ()) -> InferenceGraph:
     """Build the model_fn's PREDICT graph with placeholders and restore the checkpoint."""
     tf = tensorflow()
-    graph = tf.Graph()
+    features = bare_named(features)
+    graph, inputs, outputs, notes = build_first_that_works(model_fn, features=features,
+                                                           params=params)
     with graph.as_default():
-        inputs, outputs = build_predict_graph(model_fn, features=features, params=params)
-        plan = restore_plan(source, graph_keys(tf), presets=presets)
+        plan = restore_plan(source, graph_keys(tf), presets=presets,
+                            needed=needed_keys(outputs.values()))
         saver = tf.compat.v1.train.Saver(var_list=saver_var_list(tf, plan), sharded=False)
         leftovers = [v for v in tf.compat.v1.global_variables() if _key(v) in plan.initialized]
         init_op = tf.compat.v1.tables_initializer(name="tfckpt_init_tables")
@@ -379,16 +466,63 @@ def model_fn_inference(source: paths.Source, model_fn: Callable, *,
     except tf.errors.OpError as error:
         session.close()
         raise MappingConflict(f"cannot restore {source.given} into the model_fn's graph: "
-                              f"{_one_line_text(error)}") from error
-    notes = [f"model_fn {getattr(model_fn, '__name__', model_fn)} built in PREDICT mode"]
+                              f"{error_line(error)}") from error
+    notes = [f"model_fn {getattr(model_fn, '__name__', model_fn)} built in PREDICT mode", *notes]
     notes += [f"restored {old} as {new} (rename preset)" for old, new in plan.renamed]
-    notes += [f"{key} is not in the checkpoint: left at its initial value" for key in plan.initialized]
+    notes += [f"{key} is not in the checkpoint: left at its initial value"
+              + ("" if key == "global_step" else " (no prediction depends on it)")
+              for key in plan.initialized]
     return InferenceGraph(graph=graph, session=session, inputs=inputs, outputs=outputs,
                           features=tuple(features), way=MODEL_FN, init_op=init_op, notes=notes)
 
 
+def bare_named(features: tuple[FeatureSpec, ...]) -> tuple[FeatureSpec, ...]:
+    """A lone feature given without a name ("") is the bare tensor an input_fn returned;
+    it is served under the key tf.estimator gave a lone input."""
+    if len(features) == 1 and not features[0].name:
+        return (dataclasses.replace(features[0], name=BARE_INPUT_KEY),)
+    return tuple(features)
+
+
+def build_first_that_works(model_fn: Callable, *, features: tuple[FeatureSpec, ...],
+                           params: dict | None) -> tuple[Any, dict, dict, list[str]]:
+    """(graph, inputs, outputs, notes) of the first way of calling the model_fn that builds.
+
+    Estimators called model_fns in ways a PREDICT call today does not repeat: with
+    the bare tensor an input_fn returned instead of a dict, and with labels their
+    loss was computed from even when predicting. Each attempt builds in a fresh
+    graph: features as a dict (or bare when the lone feature had no name), then the
+    other form for a lone feature; labels None, then stand-in labels of each dtype.
+    """
+    tf = tensorflow()
+    forms = [DICT, BARE] if len(features) == 1 else [DICT]
+    if len(features) == 1 and features[0].name == BARE_INPUT_KEY:
+        forms.reverse()
+    first_error: UnsupportedSource | None = None
+    for form in forms:
+        for labels in (None, *LABEL_DTYPES):
+            graph = tf.Graph()
+            with graph.as_default():
+                try:
+                    inputs, outputs = build_predict_graph(model_fn, features=features,
+                                                          params=params, form=form, labels=labels)
+                except ModelFnFailed as error:
+                    first_error = first_error or error
+                    continue
+            notes = [f"the model_fn got its lone feature as a bare tensor"] if form == BARE else []
+            if labels is not None:
+                notes.append(f"the model_fn needs labels even in PREDICT mode: given {labels} "
+                             f"zeros that only its loss reads; only its predictions are kept")
+            return graph, inputs, outputs, notes
+    raise first_error
+
+
+LABEL_DTYPES = ("float32", "int64", "int32")  # regression targets, then class ids
+
+
 def build_predict_graph(model_fn: Callable, *, features: tuple[FeatureSpec, ...],
-                        params: dict | None) -> tuple[dict, dict]:
+                        params: dict | None, form: str = DICT,
+                        labels: str | None = None) -> tuple[dict, dict]:
     """In the current graph: placeholders, global step, model_fn(PREDICT) -> (inputs, outputs)."""
     tf = tensorflow()
     if not features:
@@ -399,13 +533,43 @@ def build_predict_graph(model_fn: Callable, *, features: tuple[FeatureSpec, ...]
                                                name=_op_name(f.name))
               for f in features}
     tf.compat.v1.train.get_or_create_global_step()  # as Estimator.predict does first
+    given = next(iter(inputs.values())) if form == BARE else dict(inputs)
     with stand_ins(), tf1_names(model_fn):
-        spec = call_model_fn(model_fn, dict(inputs), params=params)
+        label_tensor = stand_in_labels(next(iter(inputs.values())), labels) if labels else None
+        spec = call_model_fn(model_fn, given, params=params, labels=label_tensor)
         outputs = prediction_tensors(spec, model_fn)
     return inputs, outputs
 
 
-def call_model_fn(model_fn: Callable, features: dict, *, params: dict | None) -> Any:
+def stand_in_labels(first_input: Any, dtype: str) -> Any:
+    """Zeros, one row per example, of unknown static shape: loss code built on them
+    accepts [batch] and [batch, 1] alike, and nothing that is fetched reads them."""
+    tf = tensorflow()
+    rows = tf.shape(first_input)[:1]
+    shape = tf.concat([rows, [1]], 0) if dtype.startswith("float") else rows
+    return tf.compat.v1.placeholder_with_default(tf.zeros(shape, tf.as_dtype(dtype)), shape=None,
+                                                 name="tfckpt_labels")
+
+
+def needed_keys(outputs: Any) -> set[str]:
+    """Op names of the variables the prediction tensors depend on."""
+    seen: set[str] = set()
+    pending = [tensor.op for tensor in outputs]
+    while pending:
+        op = pending.pop()
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        pending += [tensor.op for tensor in op.inputs] + list(op.control_inputs)
+    return seen
+
+
+class ModelFnFailed(UnsupportedSource):
+    """The model_fn raised while building its PREDICT graph."""
+
+
+def call_model_fn(model_fn: Callable, features: Any, *, params: dict | None,
+                  labels: Any = None) -> Any:
     """Call as Estimator did: features (and labels/targets, None) by position, then mode,
     params and config by name where the function takes them."""
     offered = {"mode": ModeKeys.PREDICT, "params": dict(params or {}), "config": None}
@@ -415,7 +579,7 @@ def call_model_fn(model_fn: Callable, features: dict, *, params: dict | None) ->
         accepted = ["features", "labels", *offered]
     args: list[Any] = [features]
     if len(accepted) > 1 and accepted[1] not in offered:
-        args.append(None)  # labels (tf.estimator) or targets (tf.contrib.learn)
+        args.append(labels)  # labels (tf.estimator) or targets (tf.contrib.learn)
     kwargs = {name: value for name, value in offered.items() if name in accepted[len(args):]}
     name = getattr(model_fn, "__name__", repr(model_fn))
     try:
@@ -424,14 +588,16 @@ def call_model_fn(model_fn: Callable, features: dict, *, params: dict | None) ->
             warnings.simplefilter("ignore", DeprecationWarning)
             return model_fn(*args, **kwargs)
     except Exception as error:
-        raise UnsupportedSource(f"model_fn {name} failed in PREDICT mode: "
-                                f"{_one_line(error)}") from error
+        raise ModelFnFailed(f"model_fn {name} failed in PREDICT mode: "
+                            f"{_one_line(error)}") from error
 
 
 def prediction_tensors(spec: Any, model_fn: Callable) -> dict[str, Any]:
     tf = tensorflow()
     name = getattr(model_fn, "__name__", repr(model_fn))
     predictions = getattr(spec, "predictions", None)
+    if isinstance(spec, tuple) and not hasattr(spec, "_fields") and spec:
+        predictions = spec[0]  # contrib.learn's (predictions, loss, train_op)
     if predictions is None:
         raise UnsupportedSource(f"model_fn {name} returned no predictions in PREDICT mode "
                                 f"(got {type(spec).__name__}). It must return an EstimatorSpec "
@@ -455,8 +621,12 @@ def _key(variable) -> str:
 
 
 def restore_plan(source: paths.Source, keys: dict[str, list], *,
-                 presets: Sequence[str] = ()) -> RestorePlan:
-    """Match graph keys to checkpoint keys: exactly, then through rename presets."""
+                 presets: Sequence[str] = (), needed: set[str] | None = None) -> RestorePlan:
+    """Match graph keys to checkpoint keys: exactly, then through rename presets.
+
+    Keys the checkpoint lacks are left to their initializers when no prediction
+    depends on them (`needed`: the op names the outputs reach), as optimizer
+    slots a model_fn builds unconditionally; global_step always."""
     available = {info.name for info in open_reader(source).variables()}
     by_key = {key: key for key in keys if key in available}
     renamed = []
@@ -466,8 +636,10 @@ def restore_plan(source: paths.Source, keys: dict[str, list], *,
                 by_key[new] = old
                 renamed.append((old, new))
     missing = sorted(set(keys) - set(by_key))
-    initialized = tuple(k for k in missing if k == "global_step")
-    missing = [k for k in missing if k != "global_step"]
+    unused = {k for k in missing if needed is not None
+              and not any(v.op.name in needed for v in keys[k])}
+    initialized = tuple(k for k in missing if k == "global_step" or k in unused)
+    missing = [k for k in missing if k not in initialized]
     if missing:
         raise MappingConflict(_missing_message(source, missing, sorted(available), presets))
     return RestorePlan(by_key=by_key, renamed=tuple(sorted(renamed)), initialized=initialized)
@@ -512,8 +684,3 @@ def _saveable(variables: list) -> Any:
 def _op_name(feature: str) -> str:
     cleaned = "".join(c if c.isalnum() or c in "._-/" else "_" for c in feature)
     return cleaned if cleaned and cleaned[0].isalnum() else f"feature_{cleaned}"
-
-
-def _one_line_text(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__

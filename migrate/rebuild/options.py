@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from migrate.rebuild.assets import AssetSearch
 from migrate.rebuild.inference import SERVING_DEFAULT, FeatureSpec
 
 
@@ -22,3 +23,4 @@ class Options:
     params: dict = field(default_factory=dict)
     signature: str = SERVING_DEFAULT
     allow_risky_ops: bool = False
+    assets: AssetSearch = AssetSearch()  # --assets DIR, --asset OLD=NEW

@@ -4,7 +4,8 @@ Placeholders are renamed to their feature keys and every output gets an
 Identity node named after its prediction key, so the frozen file describes
 itself: `import_graph_def`, feed `<feature>:0`, fetch `<key>:0`. Lookup tables
 cannot be constants; their initializers stay behind one node, `init_all_tables`,
-which a caller runs once (our own frozen-graph reader does).
+which a caller runs once (our own frozen-graph reader does). Vocabulary files
+stay files: the graph's filename constants name where the rebuild found them.
 """
 
 from __future__ import annotations
@@ -39,6 +40,13 @@ def frozen_graph_def(inference: InferenceGraph) -> tuple[Any, dict[str, str]]:
             _rename_nodes(frozen, {tensor.op.name: key})
     outputs = {key: _name_output(frozen, key, tensor) for key, tensor in inference.outputs.items()}
     return frozen, outputs
+
+
+def asset_notes(inference: InferenceGraph) -> list[str]:
+    """A frozen graph cannot carry files: say which ones it reads, and from where."""
+    return [f"the frozen graph reads {asset.found} when {INIT_TABLES} runs ({asset.reader}); "
+            f"keep the file at that path, or export a SavedModel, which copies it into assets/"
+            for asset in inference.assets]
 
 
 def _name_output(graph_def: Any, key: str, tensor: Any) -> str:

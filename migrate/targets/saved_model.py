@@ -7,6 +7,10 @@ receiver did: `parsing` (all outputs), and `classification` or `regression`
 where the head fits. The examples path reuses the model's variables: the part
 of the graph that depends on the feature placeholders is imported a second
 time with the parsed features in their place.
+
+Files the graph reads (vocabularies, `InferenceGraph.assets`) are copied into
+the SavedModel's `assets/` and wired as its asset files, so the export serves
+after the model dir it came from is moved or deleted.
 """
 
 from __future__ import annotations
@@ -32,9 +36,13 @@ def write_saved_model(inference: InferenceGraph, path: str, *, parsing: bool = F
         if parsing:
             signatures.update(_parsing_signatures(inference))
         builder = v1.saved_model.Builder(path)
+        # Asset tensors: the Builder copies the files they name into assets/ and the
+        # loader feeds their new paths to the table initializers (self-contained).
+        assets = [inference.graph.get_tensor_by_name(asset.node + ":0")
+                  for asset in inference.assets] or None
         builder.add_meta_graph_and_variables(
             inference.session, [v1.saved_model.tag_constants.SERVING],
-            signature_def_map=signatures, main_op=inference.init_op,
+            signature_def_map=signatures, main_op=inference.init_op, assets_collection=assets,
             strip_default_attrs=True, clear_devices=True)
         builder.save()
     return tuple(sorted(signatures))
