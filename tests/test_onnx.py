@@ -191,7 +191,7 @@ def test_fixture_exports_to_onnx_and_reproduces_the_estimator(tfckpt, tmp_path, 
     assert run.out.rstrip().endswith("outputs match on 32 rows")
     onnx = OnnxPredictor(str(out))
     assert sorted(s.name for s in onnx.features) == sorted(load_case(case)["feature_spec"])
-    assert_reproduces(case, onnx)
+    assert_reproduces(case, onnx.predict)
 
 
 def test_verify_and_predict_take_onnx_files(tfckpt, tmp_path):
