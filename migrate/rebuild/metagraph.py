@@ -24,6 +24,8 @@ from inspectors.graphs.roles import output_candidates
 from inspectors.graphs.variables import VARIABLE_OPS, through_identity
 from inspectors.sources.paths import Source
 from inspectors.tf_loader import tensorflow
+from migrate.rebuild import batch as batch_sizes
+from migrate.rebuild import inputs as inputs_module
 from migrate.rebuild import surgery as surgery
 from migrate.rebuild.inference import META_GRAPH, PREDICTION_KEYS, FeatureSpec, InferenceGraph
 
@@ -39,18 +41,45 @@ _PLACEHOLDERS = ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")
 
 def build_from_graph(source: Source, *, outputs: Mapping[str, str] | None = None,
                      features: tuple[FeatureSpec, ...] | None = None) -> InferenceGraph:
-    """The inference graph of `source`'s training graph, variables restored."""
+    """The inference graph of `source`'s training graph, variables restored.
+
+    A training batch size baked into the graph is freed when running proves every
+    row's result independent of the batch it came in; else the graph keeps it and
+    is fed in chunks of that size (`InferenceGraph.fixed_batch`)."""
+    inference, freed = _build(source, outputs=outputs, features=features, free=True)
+    if not freed:
+        return inference
+    why = batch_sizes.rows_independent(inference.predict, inputs_module.generate(
+        inference.features, rows=_PROBE_ROWS, seed=1))
+    if why is None:
+        return inference
+    inference.close()
+    inference, _ = _build(source, outputs=outputs, features=features, free=False)
+    inference.notes.append(f"freeing the training batch failed ({why}): kept it")
+    return inference
+
+
+_PROBE_ROWS = 3  # a batch no training graph is likely to bake in
+
+
+def _build(source: Source, *, outputs: Mapping[str, str] | None,
+           features: tuple[FeatureSpec, ...] | None, free: bool) -> tuple[InferenceGraph, bool]:
     path = training_graph_path(source)
     meta, graph_def = _parse(path)
     notes = [f"meta-graph: {path}"]
     notes += mend_versions(meta)
     found = graph_signatures.signatures(meta)
     feeds = surgery.find_feeds(graph_def, aliases=_input_aliases(found))
-    wanted, completion = _outputs(graph_def, meta, feeds, outputs, found)
+    wanted, completion, output_notes = _outputs(graph_def, meta, feeds, outputs, found)
+    notes += output_notes
     notes += surgery.to_inference(graph_def)
+    feeds = _still_fed(graph_def, feeds)
     feeds = _with_overrides(feeds, features)
-    inputs = _place_feeds(graph_def, feeds)
+    baked = batch_sizes.training_batch(graph_def, [feed.tensor for feed in feeds])
+    inputs = _place_feeds(graph_def, feeds, batch=None if free or baked is None else baked.size)
     notes += _unbake(graph_def, feeds, inputs)
+    freed, fixed = _batch(graph_def, baked, inputs, list(wanted.values()), free=free)
+    notes += freed
     pruned, definitions, tables = _prune(graph_def, meta, list(wanted.values()))
     used = {key: name for key, name in inputs.items()
             if node_name(name) in {n.name for n in pruned.node}}
@@ -60,9 +89,29 @@ def build_from_graph(source: Source, *, outputs: Mapping[str, str] | None = None
     specs = _feature_specs(feeds, used, _vocabularies(graph_def, used))
     inference = _import(source, _meta_graph(meta, pruned, definitions, tables),
                         inputs=used, outputs=wanted, specs=specs, notes=notes)
+    inference.fixed_batch = fixed
     if completion:
         _complete_head(inference, completion)
-    return inference
+    return inference, bool(freed)
+
+
+def _batch(graph_def: Any, baked: batch_sizes.Baked | None, inputs: dict[str, str],
+           outputs: list[str], *, free: bool) -> tuple[list[str], int | None]:
+    """(notes on what was freed, the fixed batch the graph keeps or None)."""
+    if baked is None:
+        return [], None
+    if not free:
+        return [f"the graph needs exactly {baked.size} rows at a time ({baked.where}): "
+                f"exported with that batch; predict and verify feed it in chunks of "
+                f"{baked.size}, the last one padded"], baked.size
+    forward = surgery.ancestors(surgery.nodes_of(graph_def), outputs, control=False)
+    fed = [name for name in inputs.values() if node_name(name) in forward]
+    changed = batch_sizes.free(graph_def, batch=baked.size, inputs=fed, forward=forward)
+    if not changed:
+        return [], None
+    shown = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+    return [f"the training batch {baked.size} ({baked.where}) was baked into {len(changed)} "
+            f"node(s) ({shown}): freed, so the export takes any batch"], None
 
 
 # --- finding and parsing the graph -------------------------------------------
@@ -192,7 +241,14 @@ def _apply_spec(feed: surgery.Feed, spec: FeatureSpec) -> None:
     feed.evidence.append("shape as given")
 
 
-def _place_feeds(graph_def: Any, feeds: list[surgery.Feed]) -> dict[str, str]:
+def _still_fed(graph_def: Any, feeds: list[surgery.Feed]) -> list[surgery.Feed]:
+    """Feeds `to_inference` did not fix to a constant (a keep probability)."""
+    ops = {node.name: node.op for node in graph_def.node}
+    return [feed for feed in feeds if ops.get(node_name(feed.tensor)) == feed.origin]
+
+
+def _place_feeds(graph_def: Any, feeds: list[surgery.Feed], *, batch: int | None = None
+                 ) -> dict[str, str]:
     """One placeholder per pipeline / embedded-data tensor; feature key -> tensor name."""
     taken = {node.name for node in graph_def.node}
     inputs: dict[str, str] = {}
@@ -202,16 +258,29 @@ def _place_feeds(graph_def: Any, feeds: list[surgery.Feed]) -> dict[str, str]:
         feed.key = key
         if feed.origin in _PLACEHOLDERS:
             inputs[key] = feed.tensor
+            _declare_shape(graph_def, feed)
             continue
         name = key if re.match(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/]*$", key) and key not in taken \
             else _unique_node(f"{re.sub(r'[^A-Za-z0-9_]', '_', key) or 'feature'}_input", taken)
         taken.add(name)
-        shape = None if feed.shape is None else (-1,) + tuple(feed.shape)
+        shape = None if feed.shape is None else (batch or -1,) + tuple(feed.shape)
         surgery.placeholder_node(graph_def, name, dtype=feed.dtype, shape=shape)
         mapping[feed.tensor] = f"{name}:0"
         inputs[key] = f"{name}:0"
     surgery.rewire(graph_def, mapping)
     return inputs
+
+
+def _declare_shape(graph_def: Any, feed: surgery.Feed) -> None:
+    """A placeholder whose shape was inferred declares it, so that the export's
+    signature says it and TensorFlow checks feeds against it."""
+    if feed.shape is None:
+        return
+    node = surgery.nodes_of(graph_def)[node_name(feed.tensor)]
+    shape = node.attr["shape"].shape
+    shape.Clear()
+    for size in feed.shape:
+        shape.dim.add().size = size
 
 
 def _unbake(graph_def: Any, feeds: list[surgery.Feed], inputs: dict[str, str]) -> list[str]:
@@ -256,7 +325,8 @@ def _feature_specs(feeds: list[surgery.Feed], used: dict[str, str],
                 shape = shape[1:]  # a placeholder's own shape starts with the batch
             dtype = tf.dtypes.as_dtype(feed.dtype).name
             specs.append(FeatureSpec(name=feed.key, dtype=dtype, shape=tuple(shape),
-                                     vocabulary=vocabularies.get(feed.key, ()) if dtype == "string" else ()))
+                                     vocabulary=vocabularies.get(feed.key, ()) if dtype == "string" else (),
+                                     int_high=feed.int_high if dtype.startswith(("int", "uint")) else None))
     return tuple(sorted(specs, key=lambda s: s.name))
 
 
@@ -290,18 +360,19 @@ def _vocabularies(graph_def: Any, used: dict[str, str]) -> dict[str, tuple[str, 
 # --- outputs -----------------------------------------------------------------
 
 def _outputs(graph_def: Any, meta: Any | None, feeds: list[surgery.Feed],
-             given: Mapping[str, str] | None, found: tuple) -> tuple[dict[str, str], str | None]:
+             given: Mapping[str, str] | None, found: tuple
+             ) -> tuple[dict[str, str], str | None, list[str]]:
     """Prediction key -> tensor: as given, from a signature, a canned head, or a clear guess;
     and the head to complete (`logistic` / `softmax`) when only a loss's logits were found."""
     nodes = surgery.nodes_of(graph_def)
     if given:
-        return {key: _known_tensor(nodes, tensor) for key, tensor in given.items()}, None
+        return {key: _known_tensor(nodes, tensor) for key, tensor in given.items()}, None, []
     from_signature = _signature_outputs(found)
     if from_signature:
-        return from_signature, None
+        return from_signature, None, []
     head = surgery.head_outputs(graph_def)
     if head:
-        return dict(sorted(head.items(), key=lambda kv: _key_order(kv[0]))), None
+        return dict(sorted(head.items(), key=lambda kv: _key_order(kv[0]))), None, []
     return _guess(graph_def, meta, feeds, nodes)
 
 
@@ -331,8 +402,11 @@ def _signature_outputs(found: tuple) -> dict[str, str]:
     return outputs
 
 
+_MAX_TIED = 4  # equally likely outputs kept side by side rather than refused
+
+
 def _guess(graph_def: Any, meta: Any | None, feeds: list[surgery.Feed],
-           nodes: dict[str, Any]) -> dict[str, str]:
+           nodes: dict[str, Any]) -> tuple[dict[str, str], str | None, list[str]]:
     """The inspector's best candidate, if it depends on the inputs and clearly wins."""
     from inspectors.graphs.report import collections_of
 
@@ -341,14 +415,26 @@ def _guess(graph_def: Any, meta: Any | None, feeds: list[surgery.Feed],
     # Through data, not through a Shape: a centered bias tiled to the batch size is no prediction.
     fed = surgery.descendants(graph_def, [node_name(f.tensor) for f in feeds], through_shape=False)
     ranked = [c for c in ranked if c.node in fed and c.score > 0]
-    if len(ranked) == 1 or (len(ranked) > 1 and ranked[0].score > ranked[1].score):
-        best = ranked[0]
-        key = surgery.output_key(best, nodes)
-        return {key: f"{best.node}:0"}, _loss_head(best.reason) if key == "logits" else None
-    listed = "; ".join(f"{c.node} ({c.op}, score {c.score})" for c in ranked[:5]) or "none"
-    raise UnsupportedSource(f"cannot tell the prediction outputs of this graph; candidates: "
-                            f"{listed}. Name them with --outputs key=tensor, e.g. "
-                            f"--outputs predictions={ranked[0].node if ranked else 'NODE'}:0")
+    if not ranked:
+        raise UnsupportedSource("cannot tell the prediction outputs of this graph: nothing "
+                                "that depends on its inputs looks like a result. Name them "
+                                "with --outputs key=tensor, e.g. --outputs predictions=NODE:0")
+    chosen: dict[str, str] = {}
+    reasons = {}
+    for candidate in [c for c in ranked if c.score == ranked[0].score][:_MAX_TIED]:
+        key = _unique(surgery.output_key(candidate, nodes), chosen)
+        chosen[key] = f"{candidate.node}:0"
+        reasons[key] = candidate.reason
+    others = [c for c in ranked if f"{c.node}:0" not in chosen.values()][:4]
+    notes = [f"prediction outputs guessed: " + "; ".join(
+        f"{key}={tensor} ({reasons[key]})" for key, tensor in chosen.items())]
+    if others:
+        notes.append("other candidates, not exported (name them with --outputs key=tensor): "
+                     + "; ".join(f"{c.node} ({c.op}, score {c.score})" for c in others))
+    completion = None
+    if "logits" in chosen and "probabilities" not in chosen:
+        completion = _loss_head(reasons["logits"])
+    return chosen, completion, notes
 
 
 def _loss_head(reason: str) -> str | None:
