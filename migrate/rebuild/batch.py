@@ -26,7 +26,7 @@ from inspectors.graphs.shapes import const_ints
 _DT_INT32, _DT_INT64 = 3, 9
 # (op, input position) where a 1-D integer tensor is a shape whose first entry is the batch.
 _SHAPE_INPUTS = frozenset({("Reshape", 1), ("Fill", 0), ("Tile", 1), ("SparseToDense", 1),
-                           ("SparseReshape", 1), ("SparseReshape", 2), ("Slice", 2),
+                           ("SparseReshape", 1), ("SparseReshape", 2), ("Slice", 0), ("Slice", 2),
                            ("RandomUniform", 0), ("RandomStandardNormal", 0),
                            ("TruncatedNormal", 0), ("StridedSlice", 0), ("BroadcastTo", 1),
                            ("Cast", 0), ("GatherV2", 0), ("Gather", 0), ("Identity", 0),
@@ -75,6 +75,11 @@ def free(graph_def: Any, *, batch: int, inputs: list[str], forward: set[str]) ->
     changed = [name for name in (node_name(t) for t in inputs) if _free_placeholder(nodes.get(name))]
     dynamic = _Dynamic(graph_def, node_name(inputs[0])) if inputs else None
     for node in list(graph_def.node):
+        if node.op == "Const" and node.name in forward and dynamic is not None \
+                and _batch_sized_splat(node, batch):
+            dynamic.fill_in_place_of(node)  # a folded zeros_like / ones_like of a batch
+            changed.append(node.name)
+            continue
         if node.op != "Const" or node.name not in forward or node.attr["dtype"].type not in (
                 _DT_INT32, _DT_INT64):
             continue
@@ -97,6 +102,19 @@ def free(graph_def: Any, *, batch: int, inputs: list[str], forward: set[str]) ->
             dynamic.shape_in_place_of(node, values)
             changed.append(node.name)
     return changed
+
+
+def _batch_sized_splat(node: Any, batch: int) -> bool:
+    """A Const of shape [batch, ...] holding one value everywhere (how TF stores a fill)."""
+    tensor = node.attr["value"].tensor
+    dims = [dim.size for dim in tensor.tensor_shape.dim]
+    if len(dims) < 1 or dims[0] != batch or tensor.tensor_content or batch < 2:
+        return False
+    held = [len(getattr(tensor, field)) for field in _VALUE_FIELDS]
+    return sum(held) == 1
+
+
+_VALUE_FIELDS = ("float_val", "double_val", "int_val", "int64_val", "bool_val", "half_val")
 
 
 def _free_placeholder(node: Any | None) -> bool:
@@ -151,6 +169,21 @@ class _Dynamic:
         self._become(node, "ConcatV2", [head.name, rest.name, axis.name], dtype)
         node.attr["N"].i = 2
         node.attr["Tidx"].type = _DT_INT32
+
+    def fill_in_place_of(self, node: Any) -> None:
+        tensor = node.attr["value"].tensor
+        dtype = tensor.dtype
+        dims = self._node(f"{node.name}/{BATCH_SCOPE}_dims", "Const", [])
+        dims.attr["dtype"].type = _DT_INT32
+        _set_ints(dims, [dim.size for dim in tensor.tensor_shape.dim], dtype=_DT_INT32)
+        self.shape_in_place_of(dims, tuple(dim.size for dim in tensor.tensor_shape.dim))
+        value = self._node(f"{node.name}/{BATCH_SCOPE}_value", "Const", [])
+        value.attr["dtype"].type = dtype
+        scalar = value.attr["value"].tensor
+        scalar.CopyFrom(tensor)
+        scalar.tensor_shape.Clear()
+        self._become(node, "Fill", [dims.name, value.name], dtype)
+        node.attr["index_type"].type = _DT_INT32
 
     def _become(self, node: Any, op: str, inputs: list[str], dtype: int) -> None:
         controls = [name for name in node.input if name.startswith("^")]
