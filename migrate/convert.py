@@ -96,7 +96,10 @@ def _check(job: Job) -> None:
 
 def _input_paths(given: str) -> list[str]:
     """Everything the source reads: its files' directory when it is a model dir."""
-    source = paths.resolve(given)
+    try:
+        source = paths.resolve(given)
+    except TfckptError:  # a SavedModel or a graph file: the path itself is all it reads
+        return [os.path.expanduser(given)]
     return [p for p in {os.path.expanduser(given.split("@")[0]), source.path,
                         source.model_dir, source.meta_graph} if p]
 

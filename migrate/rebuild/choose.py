@@ -12,7 +12,7 @@ import os
 
 from inspectors.sources import paths
 from inspectors.errors import TfckptError, UnsupportedSource
-from migrate.rebuild.inference import CANNED, META_GRAPH, MODEL_FN, InferenceGraph
+from migrate.rebuild.inference import CANNED, GRAPH, META_GRAPH, MODEL_FN, SAVED_MODEL, InferenceGraph
 from migrate import safety
 from migrate.rebuild.options import Options
 
@@ -30,6 +30,15 @@ def rebuild(given: str, options: Options) -> InferenceGraph:
 
 
 def _build(given: str, options: Options) -> InferenceGraph:
+    from migrate.rebuild import saved_model_source
+
+    if options.via in (None, SAVED_MODEL) and saved_model_source.is_saved_model(given):
+        return saved_model_source.build_from_saved_model(given, signature=options.signature)
+    if options.via in (None, GRAPH) and is_graph_file(given):
+        from migrate.rebuild import metagraph
+
+        return metagraph.build_from_graph_file(os.path.expanduser(given), outputs=options.outputs,
+                                               features=options.features)
     source = paths.resolve(given)
     if source.format == "keras-h5":
         raise UnsupportedSource(f"{given} is a Keras HDF5 file; load it with tf.keras, "
@@ -60,6 +69,13 @@ def _automatic(source: paths.Source, options: Options) -> InferenceGraph:
         inference.notes.insert(0, f"the meta-graph way failed ({graph_error}); "
                                   f"rebuilt the canned model from variable names instead")
         return inference
+
+
+def is_graph_file(given: str) -> bool:
+    """A GraphDef file on its own (a frozen graph), not a checkpoint's `.meta`."""
+    path = os.path.expanduser(given)
+    return os.path.isfile(path) and path.endswith((".pb", ".pbtxt")) \
+        and os.path.basename(path) not in ("saved_model.pb", "saved_model.pbtxt", "graph.pbtxt")
 
 
 def has_graph(source: paths.Source) -> bool:

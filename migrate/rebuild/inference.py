@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from migrate.rebuild.ways import CANNED, META_GRAPH, MODEL_FN, WAYS  # noqa: F401  (re-exported)
+from migrate.rebuild.ways import CANNED, GRAPH, META_GRAPH, MODEL_FN, SAVED_MODEL, WAYS  # noqa: F401
 
 SERVING_DEFAULT = "serving_default"
 INIT_TABLES = "init_all_tables"  # the op that fills lookup tables in exports

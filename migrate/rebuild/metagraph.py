@@ -27,7 +27,7 @@ from inspectors.tf_loader import tensorflow
 from migrate.rebuild import batch as batch_sizes
 from migrate.rebuild import inputs as inputs_module
 from migrate.rebuild import surgery as surgery
-from migrate.rebuild.inference import META_GRAPH, PREDICTION_KEYS, FeatureSpec, InferenceGraph
+from migrate.rebuild.inference import GRAPH, META_GRAPH, PREDICTION_KEYS, FeatureSpec, InferenceGraph
 
 OTHER_WAYS = "use --via canned (canned Estimators) or --via model-fn --model-fn module:function"
 _VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.\-+]*)?$")
@@ -46,7 +46,21 @@ def build_from_graph(source: Source, *, outputs: Mapping[str, str] | None = None
     A training batch size baked into the graph is freed when running proves every
     row's result independent of the batch it came in; else the graph keeps it and
     is fed in chunks of that size (`InferenceGraph.fixed_batch`)."""
-    inference, freed = _build(source, outputs=outputs, features=features, free=True)
+    return _built(source, training_graph_path(source), outputs=outputs, features=features)
+
+
+def build_from_graph_file(path: str, *, outputs: Mapping[str, str] | None = None,
+                          features: tuple[FeatureSpec, ...] | None = None) -> InferenceGraph:
+    """The `graph` way: a GraphDef with no checkpoint (a frozen graph), through the same
+    surgery; its constants are its weights."""
+    inference = _built(None, path, outputs=outputs, features=features)
+    inference.way = GRAPH
+    return inference
+
+
+def _built(source: Source | None, path: str, *, outputs: Mapping[str, str] | None,
+           features: tuple[FeatureSpec, ...] | None) -> InferenceGraph:
+    inference, freed = _build(source, path, outputs=outputs, features=features, free=True)
     if not freed:
         return inference
     why = batch_sizes.rows_independent(inference.predict, inputs_module.generate(
@@ -54,7 +68,7 @@ def build_from_graph(source: Source, *, outputs: Mapping[str, str] | None = None
     if why is None:
         return inference
     inference.close()
-    inference, _ = _build(source, outputs=outputs, features=features, free=False)
+    inference, _ = _build(source, path, outputs=outputs, features=features, free=False)
     inference.notes.append(f"freeing the training batch failed ({why}): kept it")
     return inference
 
@@ -62,9 +76,8 @@ def build_from_graph(source: Source, *, outputs: Mapping[str, str] | None = None
 _PROBE_ROWS = 3  # a batch no training graph is likely to bake in
 
 
-def _build(source: Source, *, outputs: Mapping[str, str] | None,
+def _build(source: Source | None, path: str, *, outputs: Mapping[str, str] | None,
            features: tuple[FeatureSpec, ...] | None, free: bool) -> tuple[InferenceGraph, bool]:
-    path = training_graph_path(source)
     meta, graph_def = _parse(path)
     notes = [f"meta-graph: {path}"]
     notes += mend_versions(meta)
@@ -87,7 +100,7 @@ def _build(source: Source, *, outputs: Mapping[str, str] | None,
     _refuse_sparse(feeds, used)
     mend_ops(pruned)
     specs = _feature_specs(feeds, used, _vocabularies(graph_def, used))
-    inference = _import(source, _meta_graph(meta, pruned, definitions, tables),
+    inference = _import(source, _meta_graph(meta, pruned, definitions, tables), given=path,
                         inputs=used, outputs=wanted, specs=specs, notes=notes)
     inference.fixed_batch = fixed
     if completion:
@@ -585,8 +598,9 @@ def _meta_graph(meta: Any | None, pruned: Any, definitions: list, tables: list[s
 
 # --- import and restore ------------------------------------------------------
 
-def _import(source: Source, meta: Any, *, inputs: dict[str, str], outputs: dict[str, str],
-            specs: tuple[FeatureSpec, ...], notes: list[str]) -> InferenceGraph:
+def _import(source: Source | None, meta: Any, *, given: str, inputs: dict[str, str],
+            outputs: dict[str, str], specs: tuple[FeatureSpec, ...], notes: list[str]
+            ) -> InferenceGraph:
     tf = tensorflow()
     v1 = tf.compat.v1
     graph = tf.Graph()
@@ -595,7 +609,8 @@ def _import(source: Source, meta: Any, *, inputs: dict[str, str], outputs: dict[
             v1.train.import_meta_graph(meta, clear_devices=True)
         except (ValueError, TypeError, tf.errors.OpError) as error:
             raise UnsupportedSource(f"TensorFlow 2.21 cannot import the cut graph of "
-                                    f"{source.given}: {_first_line(error)}; {OTHER_WAYS}") from error
+                                    f"{source.given if source else given}: "
+                                    f"{_first_line(error)}; {OTHER_WAYS}") from error
         variables = v1.global_variables()
         init_op = None
         if v1.get_collection(v1.GraphKeys.TABLE_INITIALIZERS):
@@ -604,6 +619,9 @@ def _import(source: Source, meta: Any, *, inputs: dict[str, str], outputs: dict[
     session = v1.Session(graph=graph)
     try:
         with graph.as_default():
+            if saver is not None and source is None:
+                raise UnsupportedSource(f"{given} holds variables but no checkpoint goes with "
+                                        f"it: pass the checkpoint (its .meta beside it) instead")
             if saver is not None:
                 _check_keys(source, variables)
                 _restore(source, saver, session, tf)
