@@ -17,6 +17,7 @@ from migrate.targets import frozen as freeze_module
 from migrate.write import staged as output
 from migrate.rebuild import choose as rebuild
 from migrate import verify
+from migrate.safety import RiskyOpsRefused
 from migrate.rebuild.inference import InferenceGraph
 from migrate.predictors import FrozenGraphPredictor, GraphPredictor, SavedModelPredictor
 from migrate.rebuild.options import Options
@@ -57,20 +58,20 @@ class Job:
 
 def export_saved_model(job: Job, *, parsing: bool = False) -> Result:
     _check(job)
-    inference = rebuild.rebuild(job.source, job.options)
-    try:
+
+    def write(inference: InferenceGraph) -> Result:
         with output.Staged(job.output, force=job.force, is_dir=False) as staged:
             signatures = export_module.write_saved_model(inference, staged.path, parsing=parsing)
             written = _reopen(staged, job, lambda: SavedModelPredictor(staged.path))
             return _verified(job, inference, staged, written, signatures=signatures)
-    finally:
-        inference.close()
+
+    return _each_way(job, write)
 
 
 def freeze_graph(job: Job) -> Result:
     _check(job)
-    inference = rebuild.rebuild(job.source, job.options)
-    try:
+
+    def write(inference: InferenceGraph) -> Result:
         graph_def, names = freeze_module.frozen_graph_def(inference)
         with output.Staged(job.output, force=job.force, is_dir=False) as staged:
             with open(staged.path, "wb") as handle:
@@ -78,8 +79,69 @@ def freeze_graph(job: Job) -> Result:
             written = _reopen(staged, job, lambda: FrozenGraphPredictor(
                 staged.path, outputs=names, allow_risky_ops=job.options.allow_risky_ops))
             return _verified(job, inference, staged, written, signatures=())
-    finally:
-        inference.close()
+
+    return _each_way(job, write)
+
+
+def _each_way(job: Job, write) -> Result:
+    """Rebuild, write and verify with the first way that gets through all three; a way
+    that fails to build, to run or to verify hands over to the next. When a later way
+    also applies, it is run too as a second, independent rebuild and the notes say
+    whether the two agree."""
+    ways = rebuild.candidates(job.source, job.options)
+    failures: list[tuple[str, TfckptError]] = []
+    for index, way in enumerate(ways):
+        options = dataclasses.replace(job.options, via=way) if len(ways) > 1 else job.options
+        try:
+            inference = rebuild.rebuild(job.source, options)
+        except RiskyOpsRefused:
+            raise  # a refusal on purpose, not a way that failed
+        except TfckptError as error:
+            failures.append((way, error))
+            continue
+        try:
+            result = write(inference)
+        except TfckptError as error:
+            failures.append((way, error))
+            continue
+        else:
+            notes = [f"the {failed} way failed ({error}); the {way} way was used"
+                     for failed, error in failures]
+            notes += _second_opinion(job, inference, ways[index + 1:])
+            return dataclasses.replace(result, notes=tuple(notes) + result.notes)
+        finally:
+            inference.close()
+    way, first = failures[0]
+    if len(failures) > 1:
+        others = "; ".join(f"the {w} way: {e}" for w, e in failures[1:])
+        if not isinstance(first, ExportFailed):
+            first.args = (f"{first} (also tried {others})",)
+    raise first
+
+
+def _second_opinion(job: Job, inference: InferenceGraph, later: list[str]) -> list[str]:
+    """Whether another applicable way predicts what the chosen one does (a strong check:
+    two rebuilds that share no code path)."""
+    for way in later:
+        try:
+            other = rebuild.rebuild(job.source, dataclasses.replace(job.options, via=way))
+        except TfckptError:
+            continue  # that way does not apply to this model
+        try:
+            first = GraphPredictor(inference, description=inference.way)
+            second = GraphPredictor(other, description=way)
+            feeds, _ = verify.feeds_for(inference.features, job.input_path)
+            report = verify.compare(first, second, feeds, inputs_from="", tolerance=job.tolerance)
+        except TfckptError as error:
+            return [f"the {way} way also applies but could not be compared: {error}"]
+        finally:
+            other.close()
+        worst = max((check.max_abs or 0.0 for check in report.checks), default=0.0)
+        keys = ", ".join(check.key for check in report.checks)
+        verdict = "agree" if report.passed else "DISAGREE"
+        return [f"two independent rebuilds {verdict}: the {inference.way} and the {way} way "
+                f"on {report.rows} rows (outputs {keys}; max |a-b| {worst:.3g})"]
+    return []
 
 
 def _reopen(staged: output.Staged, job: Job, opener):
@@ -136,3 +198,6 @@ class ExportFailed(VerificationFailed):
     def __init__(self, result: Result, message: str):
         super().__init__(message)
         self.result = result
+
+    def __reduce__(self):  # pickled back from the child that ran the export (migrate.guarded)
+        return type(self), (self.result, str(self))

@@ -89,10 +89,12 @@ class InputCandidate:
     shapes: tuple[tuple[int, ...] | None, ...] = ()
     dense_keys: tuple[str, ...] = ()
     sparse_keys: tuple[str, ...] = ()
+    shape_why: tuple[str, ...] = ()  # per output: where its shape comes from ("" declared)
 
     def to_dict(self) -> dict:
         return {"node": self.node, "op": self.op, "kind": self.kind, "dtypes": list(self.dtypes),
                 "shapes": [None if s is None else list(s) for s in self.shapes],
+                "shape_why": list(self.shape_why),
                 "dense_keys": list(self.dense_keys), "sparse_keys": list(self.sparse_keys)}
 
 
@@ -127,7 +129,28 @@ def input_candidates(graph_def: Any, found_signatures: tuple[Signature, ...] = (
             found.append(reader(node, nodes))
     if graph_def.versions.producer < SCALAR_PLACEHOLDERS_FROM:
         found = [_unknown_if_empty(candidate) for candidate in found]
+    found = [_inferred(graph_def, candidate) for candidate in found]
     return tuple(found) + _signature_inputs(nodes, found_signatures, {c.node for c in found})
+
+
+def _inferred(graph_def: Any, candidate: InputCandidate) -> InputCandidate:
+    """Shapes the node leaves open, filled from its attributes and consumers
+    (`graph_shapes.infer`), each with the reason."""
+    from inspectors.graphs import shapes as graph_shapes
+
+    if candidate.kind not in ("placeholder", "queue", "csv", "iterator"):
+        return candidate
+    count = max(len(candidate.dtypes), len(candidate.shapes))
+    shapes, why = [], []
+    for index in range(count):
+        declared = candidate.shapes[index] if index < len(candidate.shapes) else None
+        found = graph_shapes.infer(graph_def, f"{candidate.node}:{index}", declared=declared)
+        shapes.append(found.shape)
+        reason = "" if found.shape == declared else found.why
+        if found.int_high is not None:
+            reason = "; ".join(filter(None, (reason, f"values below {found.int_high}: {found.int_why}")))
+        why.append(reason)
+    return dataclasses.replace(candidate, shapes=tuple(shapes), shape_why=tuple(why))
 
 
 def _signature_inputs(nodes: dict[str, Any], found_signatures: tuple[Signature, ...],

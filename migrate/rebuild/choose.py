@@ -38,7 +38,7 @@ def _build(given: str, options: Options) -> InferenceGraph:
         from migrate.rebuild import metagraph
 
         return metagraph.build_from_graph_file(os.path.expanduser(given), outputs=options.outputs,
-                                               features=options.features)
+                                               features=options.features, inputs=options.inputs)
     source = paths.resolve(given)
     if source.format == "keras-h5":
         raise UnsupportedSource(f"{given} is a Keras HDF5 file; load it with tf.keras, "
@@ -51,6 +51,26 @@ def _build(given: str, options: Options) -> InferenceGraph:
     if way == CANNED:
         return _canned(source, options)
     return _automatic(source, options)
+
+
+def candidates(given: str, options: Options) -> list[str]:
+    """The ways that may rebuild `given`, in the order `export` tries them: one when the
+    user forced it or the source allows only one; else the training graph, then the
+    canned rebuild from variable names."""
+    from migrate.rebuild import saved_model_source
+
+    if options.via:
+        return [options.via]
+    if options.model_fn:
+        return [MODEL_FN]
+    if saved_model_source.is_saved_model(given):
+        return [SAVED_MODEL]
+    if is_graph_file(given):
+        return [GRAPH]
+    source = paths.resolve(given)
+    if source.format == "keras-h5":
+        return [CANNED]  # refused with its own message
+    return [META_GRAPH, CANNED] if has_graph(source) else [CANNED]
 
 
 def _automatic(source: paths.Source, options: Options) -> InferenceGraph:
@@ -88,7 +108,8 @@ def has_graph(source: paths.Source) -> bool:
 def _meta_graph(source: paths.Source, options: Options) -> InferenceGraph:
     from migrate.rebuild import metagraph
 
-    return metagraph.build_from_graph(source, outputs=options.outputs, features=options.features)
+    return metagraph.build_from_graph(source, outputs=options.outputs, features=options.features,
+                                      inputs=options.inputs)
 
 
 def _canned(source: paths.Source, options: Options) -> InferenceGraph:

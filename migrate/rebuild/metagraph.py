@@ -40,27 +40,32 @@ _PLACEHOLDERS = ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")
 
 
 def build_from_graph(source: Source, *, outputs: Mapping[str, str] | None = None,
-                     features: tuple[FeatureSpec, ...] | None = None) -> InferenceGraph:
+                     features: tuple[FeatureSpec, ...] | None = None,
+                     inputs: tuple[str, ...] | None = None) -> InferenceGraph:
     """The inference graph of `source`'s training graph, variables restored.
 
     A training batch size baked into the graph is freed when running proves every
     row's result independent of the batch it came in; else the graph keeps it and
     is fed in chunks of that size (`InferenceGraph.fixed_batch`)."""
-    return _built(source, training_graph_path(source), outputs=outputs, features=features)
+    return _built(source, training_graph_path(source), outputs=outputs, features=features,
+                  inputs=inputs)
 
 
 def build_from_graph_file(path: str, *, outputs: Mapping[str, str] | None = None,
-                          features: tuple[FeatureSpec, ...] | None = None) -> InferenceGraph:
+                          features: tuple[FeatureSpec, ...] | None = None,
+                          inputs: tuple[str, ...] | None = None) -> InferenceGraph:
     """The `graph` way: a GraphDef with no checkpoint (a frozen graph), through the same
     surgery; its constants are its weights."""
-    inference = _built(None, path, outputs=outputs, features=features)
+    inference = _built(None, path, outputs=outputs, features=features, inputs=inputs)
     inference.way = GRAPH
     return inference
 
 
 def _built(source: Source | None, path: str, *, outputs: Mapping[str, str] | None,
-           features: tuple[FeatureSpec, ...] | None) -> InferenceGraph:
-    inference, freed = _build(source, path, outputs=outputs, features=features, free=True)
+           features: tuple[FeatureSpec, ...] | None, inputs: tuple[str, ...] | None
+           ) -> InferenceGraph:
+    inference, freed = _build(source, path, outputs=outputs, features=features, inputs=inputs,
+                              free=True)
     if not freed:
         return inference
     why = batch_sizes.rows_independent(inference.predict, inputs_module.generate(
@@ -68,7 +73,8 @@ def _built(source: Source | None, path: str, *, outputs: Mapping[str, str] | Non
     if why is None:
         return inference
     inference.close()
-    inference, _ = _build(source, path, outputs=outputs, features=features, free=False)
+    inference, _ = _build(source, path, outputs=outputs, features=features, inputs=inputs,
+                          free=False)
     inference.notes.append(f"freeing the training batch failed ({why}): kept it")
     return inference
 
@@ -77,13 +83,15 @@ _PROBE_ROWS = 3  # a batch no training graph is likely to bake in
 
 
 def _build(source: Source | None, path: str, *, outputs: Mapping[str, str] | None,
-           features: tuple[FeatureSpec, ...] | None, free: bool) -> tuple[InferenceGraph, bool]:
+           features: tuple[FeatureSpec, ...] | None, inputs: tuple[str, ...] | None,
+           free: bool) -> tuple[InferenceGraph, bool]:
     meta, graph_def = _parse(path)
     notes = [f"meta-graph: {path}"]
     notes += mend_versions(meta)
     found = graph_signatures.signatures(meta)
     feeds = surgery.find_feeds(graph_def, aliases=_input_aliases(found))
-    wanted, completion, output_notes = _outputs(graph_def, meta, feeds, outputs, found)
+    chosen_feeds = _named_feeds(feeds, inputs)
+    wanted, completion, output_notes = _outputs(graph_def, meta, chosen_feeds, outputs, found)
     notes += output_notes
     notes += surgery.to_inference(graph_def)
     feeds = _still_fed(graph_def, feeds)
@@ -96,6 +104,8 @@ def _build(source: Source | None, path: str, *, outputs: Mapping[str, str] | Non
     pruned, definitions, tables = _prune(graph_def, meta, list(wanted.values()))
     used = {key: name for key, name in inputs.items()
             if node_name(name) in {n.name for n in pruned.node}}
+    if inputs:
+        _check_named_inputs(feeds, used, chosen_feeds)
     used = _name_lone_input(feeds, used)
     _refuse_sparse(feeds, used)
     mend_ops(pruned)
@@ -252,6 +262,33 @@ def _apply_spec(feed: surgery.Feed, spec: FeatureSpec) -> None:
     # A placeholder's own shape starts with the batch dimension; a spec's does not.
     feed.shape = ((-1,) if feed.origin in _PLACEHOLDERS else ()) + tuple(spec.shape)
     feed.evidence.append("shape as given")
+
+
+def _named_feeds(feeds: list[surgery.Feed], names: tuple[str, ...] | None) -> list[surgery.Feed]:
+    """The feeds `--inputs` names (by feature key, tensor or node); all when it names none."""
+    if not names:
+        return feeds
+    chosen = [feed for feed in feeds if {feed.key, feed.tensor, node_name(feed.tensor)} & set(names)]
+    known = {feed.tensor for feed in chosen} | {node_name(f.tensor) for f in chosen} \
+        | {feed.key for feed in chosen}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        offered = sorted({feed.key or node_name(feed.tensor) for feed in feeds})
+        close = difflib.get_close_matches(unknown[0], offered, n=3)
+        raise UnsupportedSource(f"--inputs names {', '.join(unknown)}, which is no input of the "
+                                f"graph" + (f"; closest: {', '.join(close)}" if close else
+                                            f" (its inputs: {', '.join(offered)})"))
+    return chosen
+
+
+def _check_named_inputs(feeds: list[surgery.Feed], used: dict[str, str],
+                        chosen: list[surgery.Feed]) -> None:
+    """The outputs must need only the inputs the user named."""
+    allowed = {id(feed) for feed in chosen}
+    extra = sorted(feed.key for feed in feeds if feed.key in used and id(feed) not in allowed)
+    if extra:
+        raise UnsupportedSource(f"the outputs also read input(s) {', '.join(extra)}, which "
+                                f"--inputs leaves out; name them too, or pick other --outputs")
 
 
 def _still_fed(graph_def: Any, feeds: list[surgery.Feed]) -> list[surgery.Feed]:
