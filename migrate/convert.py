@@ -17,6 +17,8 @@ from migrate.targets import frozen as freeze_module
 from migrate.write import staged as output
 from migrate.rebuild import choose as rebuild
 from migrate import verify
+from migrate.safety import RiskyOpsRefused
+from migrate.rebuild.assets import MissingAsset
 from migrate.rebuild.inference import InferenceGraph
 from migrate.predictors import FrozenGraphPredictor, GraphPredictor, OnnxPredictor, SavedModelPredictor
 from migrate.rebuild.options import Options
@@ -58,14 +60,14 @@ class Job:
 
 def export_saved_model(job: Job, *, parsing: bool = False) -> Result:
     _check(job)
-    inference = rebuild.rebuild(job.source, job.options)
-    try:
+
+    def write(inference: InferenceGraph) -> Result:
         with output.Staged(job.output, force=job.force, is_dir=False) as staged:
             signatures = export_module.write_saved_model(inference, staged.path, parsing=parsing)
             written = _reopen(staged, job, lambda: SavedModelPredictor(staged.path))
             return _verified(job, inference, staged, written, signatures=signatures)
-    finally:
-        inference.close()
+
+    return _each_way(job, write)
 
 
 def export_onnx(job: Job, *, parsing: bool = False) -> Result:
@@ -112,8 +114,8 @@ def export(job: Job, *, target: str | None = None, parsing: bool = False) -> Res
 
 def freeze_graph(job: Job) -> Result:
     _check(job)
-    inference = rebuild.rebuild(job.source, job.options)
-    try:
+
+    def write(inference: InferenceGraph) -> Result:
         graph_def, names = freeze_module.frozen_graph_def(inference)
         inference.notes.extend(freeze_module.asset_notes(inference))
         with output.Staged(job.output, force=job.force, is_dir=False) as staged:
@@ -122,8 +124,85 @@ def freeze_graph(job: Job) -> Result:
             written = _reopen(staged, job, lambda: FrozenGraphPredictor(
                 staged.path, outputs=names, allow_risky_ops=job.options.allow_risky_ops))
             return _verified(job, inference, staged, written, signatures=())
-    finally:
-        inference.close()
+
+    return _each_way(job, write)
+
+
+def _each_way(job: Job, write) -> Result:
+    """Rebuild, write and verify with the first way that gets through all three; a way
+    that fails to build, to run or to verify hands over to the next. When a later way
+    also applies, it is run too as a second, independent rebuild and the notes say
+    whether the two agree."""
+    ways = rebuild.candidates(job.source, job.options)
+    failures: list[tuple[str, TfckptError]] = []
+    for index, way in enumerate(ways):
+        options = dataclasses.replace(job.options, via=way) if len(ways) > 1 else job.options
+        try:
+            inference = rebuild.rebuild(job.source, options)
+        except (RiskyOpsRefused, MissingAsset):
+            raise  # a refusal on purpose, or a file every way needs: not a way that failed
+        except TfckptError as error:
+            failures.append((way, error))
+            continue
+        try:
+            result = write(inference)
+        except TfckptError as error:
+            failures.append((way, error))
+            continue
+        else:
+            notes = [f"the {failed} way failed ({error}); the {way} way was used"
+                     for failed, error in failures]
+            notes += _second_opinion(job, inference, ways[index + 1:])
+            return dataclasses.replace(result, notes=tuple(notes) + result.notes)
+        finally:
+            inference.close()
+    way, first = failures[0]
+    if len(failures) > 1:
+        others = "; ".join(f"the {w} way: {e}" for w, e in failures[1:])
+        if not isinstance(first, ExportFailed):
+            first.args = (f"{first} (also tried {others})",)
+    raise first
+
+
+def _verdict(report, first: str, second: str) -> str:
+    """One line: whether two rebuilds agree, and on which outputs they do not. An output
+    the two ways give in another form (contrib's int64 `classes` [N] against tf.estimator's
+    string [N, 1]) is listed apart: a naming convention, not a disagreement on values."""
+    agreed = [check for check in report.checks if check.status == verify.PASS]
+    values = [check for check in report.checks if check.status != verify.PASS and not check.problem]
+    forms = [check for check in report.checks if check.status != verify.PASS and check.problem]
+    worst = max((check.max_abs or 0.0 for check in agreed), default=0.0)
+    verdict = "DISAGREE" if values or not agreed else "agree"
+    line = (f"two independent rebuilds {verdict}: the {first} and the {second} way on "
+            f"{report.rows} rows (outputs {', '.join(c.key for c in agreed) or 'none'}: "
+            f"max |a-b| {worst:.3g}")
+    if values:
+        line += "; differ: " + ", ".join(f"{c.key} ({c.mismatched} of {c.elements} elements)"
+                                         for c in values)
+    if forms:
+        line += "; in another form: " + ", ".join(f"{c.key} ({c.problem})" for c in forms)
+    return line + ")"
+
+
+def _second_opinion(job: Job, inference: InferenceGraph, later: list[str]) -> list[str]:
+    """Whether another applicable way predicts what the chosen one does (a strong check:
+    two rebuilds that share no code path)."""
+    for way in later:
+        try:
+            other = rebuild.rebuild(job.source, dataclasses.replace(job.options, via=way))
+        except TfckptError:
+            continue  # that way does not apply to this model
+        try:
+            first = GraphPredictor(inference, description=inference.way)
+            second = GraphPredictor(other, description=way)
+            feeds, _ = verify.feeds_for(inference.features, job.input_path)
+            report = verify.compare(first, second, feeds, inputs_from="", tolerance=job.tolerance)
+        except TfckptError as error:
+            return [f"the {way} way also applies but could not be compared: {error}"]
+        finally:
+            other.close()
+        return [_verdict(report, inference.way, way)]
+    return []
 
 
 def _reopen(staged: output.Staged, job: Job, opener):
@@ -140,7 +219,10 @@ def _check(job: Job) -> None:
 
 def _input_paths(given: str) -> list[str]:
     """Everything the source reads: its files' directory when it is a model dir."""
-    source = paths.resolve(given)
+    try:
+        source = paths.resolve(given)
+    except TfckptError:  # a SavedModel or a graph file: the path itself is all it reads
+        return [os.path.expanduser(given)]
     return [p for p in {os.path.expanduser(given.split("@")[0]), source.path,
                         source.model_dir, source.meta_graph} if p]
 
@@ -177,3 +259,6 @@ class ExportFailed(VerificationFailed):
     def __init__(self, result: Result, message: str):
         super().__init__(message)
         self.result = result
+
+    def __reduce__(self):  # pickled back from the child that ran the export (migrate.guarded)
+        return type(self), (self.result, str(self))

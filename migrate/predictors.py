@@ -98,8 +98,9 @@ class GraphPredictor:
 
     def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         inference = self.inference
-        return fixed_width(run_session(inference.session, inference.outputs,
-                                       inference.feed_dict(dict(feeds)), where=self.description))
+        return fixed_width(inference.run(lambda chunk: run_session(
+            inference.session, inference.outputs, inference.feed_dict(chunk),
+            where=self.description), dict(feeds)))
 
     def close(self) -> None:
         self.inference.close()
@@ -125,12 +126,20 @@ class SavedModelPredictor:
         specs = self._function.structured_input_signature[1]
         self.features = tuple(_feature_of(name, spec) for name, spec in sorted(specs.items()))
         self._dtypes = {name: spec.dtype for name, spec in specs.items()}
+        self.fixed_batch = declared_batch(specs.values())
 
     @property
     def output_keys(self) -> tuple[str, ...]:
         return tuple(sorted(self._function.structured_outputs))
 
     def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from migrate.rebuild.batch import predict_in_chunks
+
+        if self.fixed_batch:
+            return predict_in_chunks(self._predict, feeds, self.fixed_batch)
+        return self._predict(feeds)
+
+    def _predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         tf = tensorflow()
         specs = {spec.name: spec for spec in self.features}
         try:
@@ -175,6 +184,7 @@ class FrozenGraphPredictor:
         self._inputs = {node.name: self.graph.get_tensor_by_name(node.name + ":0")
                         for node in graph_def.node if node.op == "Placeholder"}
         self.features = tuple(_feature_of(name, tensor) for name, tensor in sorted(self._inputs.items()))
+        self.fixed_batch = declared_batch(self._inputs.values())
         self._outputs = self._output_tensors(graph_def, outputs)
         self.session = tf.compat.v1.Session(graph=self.graph)
         if any(node.name == INIT_TABLES for node in graph_def.node):
@@ -200,10 +210,18 @@ class FrozenGraphPredictor:
         return tuple(self._outputs)
 
     def predict(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from migrate.rebuild.batch import predict_in_chunks
+
         specs = {spec.name: spec for spec in self.features}
-        feed_dict = {tensor: batch_shaped(feeds[name], specs[name])
-                     for name, tensor in self._inputs.items()}
-        return fixed_width(run_session(self.session, self._outputs, feed_dict, where=self.description))
+
+        def run(chunk: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+            feed_dict = {tensor: batch_shaped(chunk[name], specs[name])
+                         for name, tensor in self._inputs.items()}
+            return run_session(self.session, self._outputs, feed_dict, where=self.description)
+
+        if self.fixed_batch:
+            return fixed_width(predict_in_chunks(run, feeds, self.fixed_batch))
+        return fixed_width(run(feeds))
 
     def close(self) -> None:
         self.session.close()
@@ -331,6 +349,13 @@ def run_session(session: Any, fetches: Any, feed_dict: dict, *, where: str) -> A
         return session.run(fetches, feed_dict=feed_dict)
     except (ValueError, TypeError, tf.errors.OpError) as error:
         raise BadInput(f"{where} cannot run on these inputs: {error_line(error)}") from None
+
+
+def declared_batch(specs: Any) -> int | None:
+    """The batch every input declares as its fixed first dimension (None: any batch)."""
+    firsts = {spec.shape.as_list()[0] if spec.shape.rank else None for spec in specs}
+    first = firsts.pop() if len(firsts) == 1 else None
+    return first if isinstance(first, int) and first > 0 else None
 
 
 def _dtype_name(value: np.ndarray) -> str:

@@ -131,6 +131,9 @@ def compare_output(key: str, a: np.ndarray, b: np.ndarray, atol: float, rtol: fl
         return OutputCheck(status=FAIL, mismatched=int(max(a.size, b.size)), max_abs=None,
                            max_rel=None, needed_atol=None,
                            problem=f"shape {list(a.shape)} vs {list(b.shape)}", **base)
+    if (a.dtype.kind in "SUO") != (b.dtype.kind in "SUO"):  # class ids against class names
+        return OutputCheck(status=FAIL, mismatched=int(a.size), max_abs=None, max_rel=None,
+                           needed_atol=None, problem=f"dtype {a.dtype} vs {b.dtype}", **base)
     if a.dtype.kind in "fc" and b.dtype.kind in "fc":
         return _compare_floats(a, b, base)
     equal = a == b if a.dtype.kind not in "SUO" else _same_strings(a, b)

@@ -157,11 +157,13 @@ def test_feature_specs_for_lists_raw_keys(tf):
     specs = _canned().feature_specs_for(paths.resolve(str(case_dir("linear-classifier")
                                                           / "model_dir")))
     assert [s.to_dict() for s in specs] == [
-        {"name": "age", "dtype": "float32", "shape": [1], "vocabulary": [], "hash_buckets": None},
-        {"name": "city", "dtype": "string", "shape": [1], "vocabulary": [], "hash_buckets": 30},
+        {"name": "age", "dtype": "float32", "shape": [1], "vocabulary": [], "hash_buckets": None,
+         "int_high": None},
+        {"name": "city", "dtype": "string", "shape": [1], "vocabulary": [], "hash_buckets": 30,
+         "int_high": None},
         {"name": "color", "dtype": "string", "shape": [1],
          "vocabulary": ["red", "green", "blue", "yellow", "black", "white"],
-         "hash_buckets": None}]
+         "hash_buckets": None, "int_high": None}]
 
 
 # --- real-world model dirs, against their original training graphs ------------------------
@@ -198,7 +200,8 @@ def test_real_world_contrib_iris_dnn_matches_its_graph(tf):
     graph = _canned().build_canned(paths.resolve(str(model_dir)))
     try:
         assert [f.to_dict() for f in graph.features] == [
-            {"name": "x", "dtype": "float32", "shape": [4], "vocabulary": [], "hash_buckets": None}]
+            {"name": "x", "dtype": "float32", "shape": [4], "vocabulary": [], "hash_buckets": None,
+             "int_high": None}]
         got = graph.predict({"x": x})
         np.testing.assert_allclose(got["logits"], original, rtol=0, atol=1e-5)
         assert got["class_ids"][:, 0].tolist() == original.argmax(axis=1).tolist()

@@ -463,8 +463,10 @@ def test_fixture_saver_v1_graph(tfckpt):
     report = only_graph(tfckpt, FIXTURES / "saver-v1/model.ckpt-50.meta")
     assert report["saver"]["version"] == "V1"
     assert report["checkpoint"]["checkpoint"] == str(FIXTURES / "saver-v1/model.ckpt-50")
-    assert [o["node"] for o in report["outputs"]] == ["y", "Mean"]
-    assert report["outputs"][1]["reason"] == "consumed by no other node; the loss the gradients start from"
+    # The loss (Mean) depends on the labels, so it is no result; the operand it compares
+    # with the labels is.
+    assert [o["node"] for o in report["outputs"]] == ["y", "layer2/add"]
+    assert report["outputs"][1]["reason"] == "the predictions of sub (Sub), compared with target"
 
 
 def test_fixture_partitioned_slices_save_under_one_key(tfckpt):

@@ -248,12 +248,18 @@ def error_of(given, **options) -> UnsupportedSource:
     return caught.value
 
 
-def test_undecidable_outputs_list_candidates(tf):
-    error = error_of(FIXTURES / "custom-softmax-classifier" / "model_dir")
-    assert str(error) == (
-        "cannot tell the prediction outputs of this graph; candidates: ArgMax (ArgMax, score 3); "
-        "Softmax (Softmax, score 3); dense/BiasAdd (BiasAdd, score 3). Name them with --outputs "
-        "key=tensor, e.g. --outputs predictions=ArgMax:0")
+def test_equally_likely_outputs_are_all_exported_and_listed_in_a_note(tf):
+    # ArgMax, Softmax and the logits score the same: all three are kept (each by its
+    # role), not refused, and they predict what the Estimator predicted.
+    inference = build(FIXTURES / "custom-softmax-classifier" / "model_dir")
+    assert sorted(inference.outputs) == ["classes", "logits", "probabilities"]
+    assert [note for note in inference.notes if note.startswith("prediction outputs guessed")]
+    x, y = split_predictions(load_predictions("custom-softmax-classifier"))
+    try:
+        got = inference.predict(x)
+        assert_same_outputs(y, {key: got[key] for key in y}, atol=1e-5)
+    finally:
+        inference.close()
 
 
 def test_unknown_output_tensor_gets_closest_matches(tf):

@@ -169,9 +169,11 @@ def _inputs(report) -> str:
     if not report.inputs:
         return "candidate inputs: none (no placeholders, queues, iterators or parsers)\n"
     rows = [_joined(i.to_dict()) for i in report.inputs]
-    for row in rows:
+    for row, candidate in zip(rows, report.inputs):
         row["keys"] = ", ".join(filter(None, (row["dense_keys"], row["sparse_keys"]))).replace(";", ", ")
-    return "candidate inputs\n" + to_table(rows, ("node", "op", "dtypes", "shapes", "keys"))
+        row["shape from"] = "; ".join(filter(None, candidate.shape_why))
+    return "candidate inputs\n" + to_table(rows, ("node", "op", "dtypes", "shapes", "shape from",
+                                                  "keys"))
 
 
 def _outputs(report) -> str:

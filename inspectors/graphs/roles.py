@@ -89,10 +89,12 @@ class InputCandidate:
     shapes: tuple[tuple[int, ...] | None, ...] = ()
     dense_keys: tuple[str, ...] = ()
     sparse_keys: tuple[str, ...] = ()
+    shape_why: tuple[str, ...] = ()  # per output: where its shape comes from ("" declared)
 
     def to_dict(self) -> dict:
         return {"node": self.node, "op": self.op, "kind": self.kind, "dtypes": list(self.dtypes),
                 "shapes": [None if s is None else list(s) for s in self.shapes],
+                "shape_why": list(self.shape_why),
                 "dense_keys": list(self.dense_keys), "sparse_keys": list(self.sparse_keys)}
 
 
@@ -127,7 +129,28 @@ def input_candidates(graph_def: Any, found_signatures: tuple[Signature, ...] = (
             found.append(reader(node, nodes))
     if graph_def.versions.producer < SCALAR_PLACEHOLDERS_FROM:
         found = [_unknown_if_empty(candidate) for candidate in found]
+    found = [_inferred(graph_def, candidate) for candidate in found]
     return tuple(found) + _signature_inputs(nodes, found_signatures, {c.node for c in found})
+
+
+def _inferred(graph_def: Any, candidate: InputCandidate) -> InputCandidate:
+    """Shapes the node leaves open, filled from its attributes and consumers
+    (`graph_shapes.infer`), each with the reason."""
+    from inspectors.graphs import shapes as graph_shapes
+
+    if candidate.kind not in ("placeholder", "queue", "csv", "iterator"):
+        return candidate
+    count = max(len(candidate.dtypes), len(candidate.shapes))
+    shapes, why = [], []
+    for index in range(count):
+        declared = candidate.shapes[index] if index < len(candidate.shapes) else None
+        found = graph_shapes.infer(graph_def, f"{candidate.node}:{index}", declared=declared)
+        shapes.append(found.shape)
+        reason = "" if found.shape == declared else found.why
+        if found.int_high is not None:
+            reason = "; ".join(filter(None, (reason, f"values below {found.int_high}: {found.int_why}")))
+        why.append(reason)
+    return dataclasses.replace(candidate, shapes=tuple(shapes), shape_why=tuple(why))
 
 
 def _signature_inputs(nodes: dict[str, Any], found_signatures: tuple[Signature, ...],
@@ -239,10 +262,18 @@ def output_candidates(graph_def: Any, *, found_signatures: tuple[Signature, ...]
                       collections: dict[str, tuple[str, ...]], top: int) -> tuple[OutputCandidate, ...]:
     """The `top` likeliest result nodes, best first."""
     nodes = {node.name: node for node in graph_def.node}
-    skip = {name for name, node in nodes.items() if is_bookkeeping(node)}
     consumers = _consumers(graph_def)
-    hints = _hints(graph_def, found_signatures, collections)
     differentiated = _differentiated(graph_def)
+    compared = loss_operands(nodes, consumers, differentiated)
+    # What depends on the labels (a loss, an accuracy, their running averages) is no result.
+    labels = _downstream(consumers, {label for _, label, _ in compared})
+    skip = {name for name, node in nodes.items() if is_bookkeeping(node)} | labels
+    hints = _hints(graph_def, found_signatures, collections)
+    predictions = {prediction for prediction, _, _ in compared}
+    for prediction, label, binary in compared:
+        hints.setdefault(prediction, []).append(
+            (LOGITS, f"the {'logits' if 'Logits' in nodes[binary].op else 'predictions'} "
+                     f"of {binary} ({nodes[binary].op}), compared with {label}"))
     ranked = []
     for node in graph_def.node:
         users = consumers.get(node.name, [])
@@ -250,7 +281,8 @@ def output_candidates(graph_def: Any, *, found_signatures: tuple[Signature, ...]
             continue
         model_users = sum(1 for user in users if user.name not in skip)
         candidate = _score(node, (len(users), model_users), hints.get(node.name, []),
-                           minimised=node.name in differentiated and not model_users)
+                           minimised=node.name in differentiated and not model_users
+                           and node.name not in predictions)
         if candidate:
             ranked.append(candidate)
     ranked.sort(key=lambda c: (-c.score, c.node))
@@ -320,6 +352,114 @@ def _score(node: Any, consumed: tuple[int, int], hints: list[tuple[int, str]], *
         found.append((LOSS_LIKE, "looks like a loss or metric"))
     return OutputCandidate(node.name, node.op, sum(score for score, _ in found),
                            "; ".join(reason for _, reason in found))
+
+
+# Ops a loss reduces or scales the comparison with; and ops between a prediction and
+# the comparison that only keep the loss finite (log of a clipped softmax).
+_LOSS_REDUCTIONS = frozenset({"Sum", "Mean", "Abs", "Square", "Neg", "Identity", "Mul", "RealDiv",
+                              "Div", "AddN", "Add", "AddV2", "Sqrt", "Cast", "Reshape", "Squeeze",
+                              "ExpandDims", "Maximum", "Minimum", "Log", "Sub"})
+_COMPARISONS = frozenset({"Sub", "SquaredDifference", "Mul", "SoftmaxCrossEntropyWithLogits",
+                          "SparseSoftmaxCrossEntropyWithLogits",
+                          "SigmoidCrossEntropyWithLogits"})
+_LOSS_GUARDS = frozenset({"Log", "Maximum", "Minimum", "ClipByValue", "Identity", "Add", "AddV2"})
+_FEED_OPS = frozenset({"Placeholder", "PlaceholderV2", "PlaceholderWithDefault", "QueueDequeue",
+                       "QueueDequeueV2", "QueueDequeueMany", "QueueDequeueManyV2",
+                       "QueueDequeueUpTo", "QueueDequeueUpToV2", "IteratorGetNext",
+                       "IteratorGetNextSync", "DecodeCSV", "ParseExample", "ParseExampleV2"})
+_LOSS_DEPTH = 12
+
+
+def loss_operands(nodes: dict[str, Any], consumers: dict[str, list[Any]],
+                  differentiated: set[str]) -> list[tuple[str, str, str]]:
+    """(prediction, label, comparison op) for each loss the gradients start from.
+
+    From the loss, down through reductions and scalings, to the first op that
+    compares two model-dependent tensors: of its operands the one that reaches a
+    variable is the prediction, the one that reaches a feed and no variable the
+    label. Names play no part, so hand-written losses are found too."""
+    found = []
+    losses = [name for name in differentiated if name in nodes and not any(
+        not is_bookkeeping(user) for user in consumers.get(name, []))]
+    for loss in sorted(losses):
+        stack, seen = [(loss, 0)], set()
+        while stack:
+            name, depth = stack.pop()
+            node = nodes.get(name)
+            if node is None or name in seen or depth > _LOSS_DEPTH:
+                continue
+            seen.add(name)
+            inputs = [node_name(i) for i in data_inputs(node)]
+            sides = [_reaches(nodes, i) for i in inputs[:2]]
+            if node.op in _COMPARISONS and len(inputs) >= 2:
+                pairs = [(inputs[i], inputs[1 - i]) for i in (0, 1)
+                         if sides[i] == "model" and sides[1 - i] == "feed"]
+                if pairs:
+                    prediction, label = pairs[0]
+                    found.append((_unguarded(nodes, prediction), label, node.name))
+                    continue
+            if node.op in _LOSS_REDUCTIONS:
+                stack += [(i, depth + 1) for i, side in zip(inputs, sides + ["?"] * len(inputs))
+                          if side != "const"]
+    return found
+
+
+def _reaches(nodes: dict[str, Any], name: str) -> str:
+    """`model` (reaches a variable), `feed` (a feed and no variable), else `const`."""
+    seen, stack, feed = set(), [name], False
+    while stack:
+        current = stack.pop()
+        node = nodes.get(current)
+        if node is None or current in seen:
+            continue
+        seen.add(current)
+        if node.op in VARIABLE_OPS:
+            return "model"
+        if node.op in _FEED_OPS:
+            feed = True
+            continue
+        stack += [node_name(i) for i in data_inputs(node)]
+    return "feed" if feed else "const"
+
+
+def _unguarded(nodes: dict[str, Any], name: str) -> str:
+    """`log(clip(softmax))` -> the softmax: what the loss guards is the prediction."""
+    for _ in range(6):
+        node = nodes.get(name)
+        if node is not None and node.op in ("RealDiv", "Div") and len(data_inputs(node)) == 2:
+            numerator, denominator = (node_name(i) for i in data_inputs(node))
+            if numerator in _ancestors(nodes, denominator):  # x / sum(x): a renormalisation
+                name = numerator
+                continue
+        if node is None or node.op not in _LOSS_GUARDS:
+            return name
+        model = [node_name(i) for i in data_inputs(node) if _reaches(nodes, node_name(i)) == "model"]
+        if len(model) != 1:
+            return name
+        name = model[0]
+    return name
+
+
+def _ancestors(nodes: dict[str, Any], name: str) -> set[str]:
+    seen, stack = set(), [name]
+    while stack:
+        current = stack.pop()
+        if current in seen or current not in nodes:
+            continue
+        seen.add(current)
+        stack += [node_name(i) for i in data_inputs(nodes[current])]
+    return seen
+
+
+def _downstream(consumers: dict[str, list[Any]], roots: set[str]) -> set[str]:
+    seen, stack = set(), list(roots)
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        stack += [user.name for user in consumers.get(name, [])]
+    return seen
 
 
 def _named_like_prediction(node: Any) -> bool:

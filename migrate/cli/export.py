@@ -82,6 +82,9 @@ def _rebuild_options() -> argparse.ArgumentParser:
                        help="force the way: the training graph, the canned rebuild, or a model_fn")
     group.add_argument("--outputs", nargs="+", metavar="KEY=TENSOR",
                        help="the graph's outputs, when they cannot be found automatically")
+    group.add_argument("--inputs", nargs="+", metavar="NAME",
+                       help="the graph's inputs to keep (feature key, tensor or node), when "
+                            "it has more than the prediction needs")
     group.add_argument("--features", metavar="SPEC",
                        help="feature specs as JSON or a JSON file: "
                             "{\"x\": {\"dtype\": \"float32\", \"shape\": [3]}, ...}")
@@ -128,6 +131,7 @@ def options_from(args: argparse.Namespace):
 
         features = estimator_compat.read_feature_spec(args.features)
     return Options(via=args.via, outputs=_key_values(args.outputs, "--outputs"),
+                   inputs=tuple(args.inputs) if args.inputs else None,
                    features=features, model_fn=args.model_fn,
                    params=_json_object(args.params, "--params"),
                    signature=getattr(args, "saved_model_signature", "serving_default"),
@@ -221,8 +225,10 @@ def _finish(args: argparse.Namespace, work) -> int:
 
     if args.format == "csv":
         raise TfckptError(f"{args.command} writes table or json. Pass --format table or json")
+    from migrate.guarded import run_guarded
+
     try:
-        result = work()
+        result = run_guarded(work, what=args.source, output=args.out)
     except ExportFailed as failed:
         _print_result(failed.result, args)
         raise
@@ -255,26 +261,34 @@ def run_verify(args: argparse.Namespace) -> int:
 
     if args.format == "csv":
         raise TfckptError("verify writes table or json. Pass --format table or json")
-    options = options_from(args)
-    a = predictors.open_predictor(args.a, options)
-    try:
-        b = predictors.open_predictor(args.b, options)
-        try:
-            for note in [*a.notes, *b.notes]:
-                print(f"note: {note}", file=sys.stderr)
-            feeds, inputs_from = verify.inputs_for(a, b, args.input)
-            report = verify.compare(a, b, feeds, inputs_from=inputs_from,
-                                    tolerance=tolerance_from(args))
-        finally:
-            b.close()
-    finally:
-        a.close()
+    from migrate.guarded import run_guarded
+
+    notes, report = run_guarded(lambda: _verify(args), what=f"{args.a} or {args.b}")
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     if not args.quiet:
         from inspectors import render
 
         sys.stdout.write(render.to_json(report.to_dict()) if args.format == "json"
                          else _verification_text(report))
     return EXIT_OK if report.passed else EXIT_DIFFERENT
+
+
+def _verify(args: argparse.Namespace):
+    from migrate import predictors, verify
+
+    options = options_from(args)
+    a = predictors.open_predictor(args.a, options)
+    try:
+        b = predictors.open_predictor(args.b, options)
+        try:
+            feeds, inputs_from = verify.inputs_for(a, b, args.input)
+            return [*a.notes, *b.notes], verify.compare(a, b, feeds, inputs_from=inputs_from,
+                                                        tolerance=tolerance_from(args))
+        finally:
+            b.close()
+    finally:
+        a.close()
 
 
 def _verification_text(report) -> str:
@@ -295,7 +309,10 @@ def _verification_text(report) -> str:
 def run_predict(args: argparse.Namespace) -> int:
     from migrate import predict
 
-    result = predict.predict(args.source, args.input, options_from(args), labels=args.labels)
+    from migrate.guarded import run_guarded
+
+    result = run_guarded(lambda: predict.predict(args.source, args.input, options_from(args),
+                                                 labels=args.labels), what=args.source)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if args.output:

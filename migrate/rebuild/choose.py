@@ -12,7 +12,7 @@ import os
 
 from inspectors.sources import paths
 from inspectors.errors import TfckptError, UnsupportedSource
-from migrate.rebuild.inference import CANNED, META_GRAPH, MODEL_FN, InferenceGraph
+from migrate.rebuild.inference import CANNED, GRAPH, META_GRAPH, MODEL_FN, SAVED_MODEL, InferenceGraph
 from migrate import safety
 from migrate.rebuild.options import Options
 
@@ -35,6 +35,17 @@ def vetted_readers(inference: InferenceGraph) -> frozenset[str]:
 
 
 def _build(given: str, options: Options) -> InferenceGraph:
+    from migrate.rebuild import saved_model_source
+
+    if options.via in (None, SAVED_MODEL) and saved_model_source.is_saved_model(given):
+        return saved_model_source.build_from_saved_model(given, signature=options.signature,
+                                                         assets=options.assets)
+    if options.via in (None, GRAPH) and is_graph_file(given):
+        from migrate.rebuild import metagraph
+
+        return metagraph.build_from_graph_file(os.path.expanduser(given), outputs=options.outputs,
+                                               features=options.features, inputs=options.inputs,
+                                               assets=options.assets)
     source = paths.resolve(given)
     if source.format == "keras-h5":
         raise UnsupportedSource(f"{given} is a Keras HDF5 file; load it with tf.keras, "
@@ -47,6 +58,26 @@ def _build(given: str, options: Options) -> InferenceGraph:
     if way == CANNED:
         return _canned(source, options)
     return _automatic(source, options)
+
+
+def candidates(given: str, options: Options) -> list[str]:
+    """The ways that may rebuild `given`, in the order `export` tries them: one when the
+    user forced it or the source allows only one; else the training graph, then the
+    canned rebuild from variable names."""
+    from migrate.rebuild import saved_model_source
+
+    if options.via:
+        return [options.via]
+    if options.model_fn:
+        return [MODEL_FN]
+    if saved_model_source.is_saved_model(given):
+        return [SAVED_MODEL]
+    if is_graph_file(given):
+        return [GRAPH]
+    source = paths.resolve(given)
+    if source.format == "keras-h5":
+        return [CANNED]  # refused with its own message
+    return [META_GRAPH, CANNED] if has_graph(source) else [CANNED]
 
 
 def _automatic(source: paths.Source, options: Options) -> InferenceGraph:
@@ -67,6 +98,13 @@ def _automatic(source: paths.Source, options: Options) -> InferenceGraph:
         return inference
 
 
+def is_graph_file(given: str) -> bool:
+    """A GraphDef file on its own (a frozen graph), not a checkpoint's `.meta`."""
+    path = os.path.expanduser(given)
+    return os.path.isfile(path) and path.endswith((".pb", ".pbtxt")) \
+        and os.path.basename(path) not in ("saved_model.pb", "saved_model.pbtxt", "graph.pbtxt")
+
+
 def has_graph(source: paths.Source) -> bool:
     if source.meta_graph and os.path.isfile(source.meta_graph):
         return True
@@ -81,7 +119,7 @@ def _meta_graph(source: paths.Source, options: Options) -> InferenceGraph:
     from migrate.rebuild import metagraph
 
     return metagraph.build_from_graph(source, outputs=options.outputs, features=options.features,
-                                      assets=options.assets)
+                                      inputs=options.inputs, assets=options.assets)
 
 
 def _canned(source: paths.Source, options: Options) -> InferenceGraph:

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from migrate.rebuild.ways import CANNED, META_GRAPH, MODEL_FN, WAYS  # noqa: F401  (re-exported)
+from migrate.rebuild.ways import CANNED, GRAPH, META_GRAPH, MODEL_FN, SAVED_MODEL, WAYS  # noqa: F401
 
 SERVING_DEFAULT = "serving_default"
 INIT_TABLES = "init_all_tables"  # the op that fills lookup tables in exports
@@ -33,6 +33,7 @@ class FeatureSpec:
     shape: tuple[int, ...]  # without the batch dimension; -1 where unknown
     vocabulary: tuple[str, ...] = ()  # known categorical values (for generated inputs)
     hash_buckets: int | None = None  # hashed categorical column, if that is all we know
+    int_high: int | None = None  # integer values must stay below it (an embedding's rows)
 
     def to_dict(self) -> dict:
         record = dataclasses.asdict(self)
@@ -60,6 +61,7 @@ class InferenceGraph:
     init_op: Any = None
     notes: list[str] = field(default_factory=list)
     assets: tuple = ()  # assets.Asset: files the graph reads (vocabularies), where found
+    fixed_batch: int | None = None  # rows the graph must get at once (None: any)
 
     def feed_dict(self, feeds: dict[str, np.ndarray]) -> dict[Any, np.ndarray]:
         """placeholder -> the batch for it, columns reshaped to the placeholder's rank."""
@@ -73,7 +75,16 @@ class InferenceGraph:
 
     def predict(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run the graph on a batch; `feeds` keyed by feature key."""
-        return self.session.run(self.outputs, feed_dict=self.feed_dict(feeds))
+        return self.run(lambda chunk: self.session.run(self.outputs,
+                                                       feed_dict=self.feed_dict(chunk)), feeds)
+
+    def run(self, run: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """`run(feeds)`, in chunks of `fixed_batch` rows when the graph needs them."""
+        if self.fixed_batch is None:
+            return run(dict(feeds))
+        from migrate.rebuild.batch import predict_in_chunks
+
+        return predict_in_chunks(run, feeds, self.fixed_batch)
 
     def close(self) -> None:
         self.session.close()

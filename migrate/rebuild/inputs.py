@@ -45,7 +45,11 @@ def _generated(spec: FeatureSpec, rows: int, rng: np.random.RandomState) -> np.n
         return rng.randint(0, 2, size=shape).astype(bool)
     if spec.dtype.startswith(("int", "uint")):
         top = len(spec.vocabulary) + 1 if spec.vocabulary else 10
+        if spec.int_high is not None:  # an index into a table: out of range is not an input
+            top = min(top, spec.int_high) if spec.vocabulary else spec.int_high
         return rng.randint(0, top, size=shape).astype(spec.dtype)
+    if len(spec.shape) >= 2:  # an image or a sequence of vectors: pixel-like values
+        return rng.uniform(0.0, 1.0, size=shape).astype(spec.dtype)
     return (rng.normal(0.0, 2.0, size=shape)).astype(spec.dtype)
 
 

@@ -24,9 +24,12 @@ from inspectors.graphs.roles import output_candidates
 from inspectors.graphs.variables import VARIABLE_OPS, through_identity
 from inspectors.sources.paths import Source
 from inspectors.tf_loader import tensorflow
-from migrate.rebuild import assets as asset_files, surgery as surgery
+from migrate.rebuild import assets as asset_files
+from migrate.rebuild import batch as batch_sizes
+from migrate.rebuild import inputs as inputs_module
+from migrate.rebuild import surgery as surgery
 from migrate.reasons import initialize_tables
-from migrate.rebuild.inference import META_GRAPH, PREDICTION_KEYS, FeatureSpec, InferenceGraph
+from migrate.rebuild.inference import GRAPH, META_GRAPH, PREDICTION_KEYS, FeatureSpec, InferenceGraph
 
 OTHER_WAYS = "use --via canned (canned Estimators) or --via model-fn --model-fn module:function"
 _VERSION_RE = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.\-+]*)?$")
@@ -40,36 +43,116 @@ _PLACEHOLDERS = ("Placeholder", "PlaceholderV2", "PlaceholderWithDefault")
 
 def build_from_graph(source: Source, *, outputs: Mapping[str, str] | None = None,
                      features: tuple[FeatureSpec, ...] | None = None,
+                     inputs: tuple[str, ...] | None = None,
                      assets: asset_files.AssetSearch = asset_files.AssetSearch()) -> InferenceGraph:
-    """The inference graph of `source`'s training graph, variables restored."""
-    path = training_graph_path(source)
+    """The inference graph of `source`'s training graph, variables restored.
+
+    A training batch size baked into the graph is freed when running proves every
+    row's result independent of the batch it came in; else the graph keeps it and
+    is fed in chunks of that size (`InferenceGraph.fixed_batch`)."""
+    return _built(source, training_graph_path(source), outputs=outputs, features=features,
+                  inputs=inputs, assets=assets)
+
+
+def build_from_graph_file(path: str, *, outputs: Mapping[str, str] | None = None,
+                          features: tuple[FeatureSpec, ...] | None = None,
+                          inputs: tuple[str, ...] | None = None,
+                          assets: asset_files.AssetSearch = asset_files.AssetSearch()
+                          ) -> InferenceGraph:
+    """The `graph` way: a GraphDef with no checkpoint (a frozen graph), through the same
+    surgery; its constants are its weights."""
+    inference = _built(None, path, outputs=outputs, features=features, inputs=inputs,
+                       assets=assets)
+    inference.way = GRAPH
+    return inference
+
+
+def _built(source: Source | None, path: str, *, outputs: Mapping[str, str] | None,
+           features: tuple[FeatureSpec, ...] | None, inputs: tuple[str, ...] | None,
+           assets: asset_files.AssetSearch) -> InferenceGraph:
+    inference, freed = _build(source, path, outputs=outputs, features=features, inputs=inputs,
+                              assets=assets, free=True)
+    if not freed:
+        return inference
+    why = batch_sizes.rows_independent(inference.predict, inputs_module.generate(
+        inference.features, rows=_PROBE_ROWS, seed=1))
+    if why is None:
+        return inference
+    inference.close()
+    inference, _ = _build(source, path, outputs=outputs, features=features, inputs=inputs,
+                          assets=assets, free=False)
+    inference.notes.append(f"freeing the training batch failed ({why}): kept it")
+    return inference
+
+
+_PROBE_ROWS = 3  # a batch no training graph is likely to bake in
+
+
+def _build(source: Source | None, path: str, *, outputs: Mapping[str, str] | None,
+           features: tuple[FeatureSpec, ...] | None, inputs: tuple[str, ...] | None,
+           assets: asset_files.AssetSearch, free: bool) -> tuple[InferenceGraph, bool]:
     meta, graph_def = _parse(path)
     notes = [f"meta-graph: {path}"]
     notes += mend_versions(meta)
     found = graph_signatures.signatures(meta)
     feeds = surgery.find_feeds(graph_def, aliases=_input_aliases(found))
-    wanted, completion = _outputs(graph_def, meta, feeds, outputs, found)
+    chosen_feeds = _named_feeds(feeds, inputs)
+    wanted, completion, output_notes = _outputs(graph_def, meta, chosen_feeds, outputs, found)
+    notes += output_notes
     notes += surgery.to_inference(graph_def)
+    feeds = _still_fed(graph_def, feeds)
     feeds = _with_overrides(feeds, features)
-    inputs = _place_feeds(graph_def, feeds)
+    baked = batch_sizes.training_batch(graph_def, [feed.tensor for feed in feeds])
+    inputs = _place_feeds(graph_def, feeds, batch=None if free or baked is None else baked.size)
     notes += _unbake(graph_def, feeds, inputs)
+    freed, fixed = _batch(graph_def, baked, inputs, list(wanted.values()), free=free)
+    notes += freed
     pruned, definitions, tables = _prune(graph_def, meta, list(wanted.values()))
     used = {key: name for key, name in inputs.items()
             if node_name(name) in {n.name for n in pruned.node}}
+    if inputs:
+        _check_named_inputs(feeds, used, chosen_feeds)
     used = _name_lone_input(feeds, used)
     _refuse_sparse(feeds, used)
     mend_ops(pruned)
-    found = asset_files.locate(pruned, search=assets, meta=meta,
-                               near=(os.path.dirname(source.path), source.model_dir or ""))
-    notes += [asset.note for asset in found]
+    located = asset_files.locate(pruned, search=assets, meta=meta, near=_near(source, path))
+    notes += [asset.note for asset in located]
     specs = _feature_specs(feeds, used, _vocabularies(
-        graph_def, used, file_words=asset_files.vocabulary_words(pruned, found)))
-    inference = _import(source, _meta_graph(meta, pruned, definitions, tables),
+        graph_def, used, file_words=asset_files.vocabulary_words(pruned, located)))
+    inference = _import(source, _meta_graph(meta, pruned, definitions, tables), given=path,
                         inputs=used, outputs=wanted, specs=specs, notes=notes)
-    inference.assets = found
+    inference.assets = located
+    inference.fixed_batch = fixed
     if completion:
         _complete_head(inference, completion)
-    return inference
+    return inference, bool(freed)
+
+
+def _near(source: Source | None, path: str) -> tuple[str, ...]:
+    """Where to look for assets first: beside the checkpoint and in its model dir, or
+    beside the graph file when there is no checkpoint."""
+    if source is None:
+        return (os.path.dirname(path),)
+    return (os.path.dirname(source.path), source.model_dir or "")
+
+
+def _batch(graph_def: Any, baked: batch_sizes.Baked | None, inputs: dict[str, str],
+           outputs: list[str], *, free: bool) -> tuple[list[str], int | None]:
+    """(notes on what was freed, the fixed batch the graph keeps or None)."""
+    if baked is None:
+        return [], None
+    if not free:
+        return [f"the graph needs exactly {baked.size} rows at a time ({baked.where}): "
+                f"exported with that batch; predict and verify feed it in chunks of "
+                f"{baked.size}, the last one padded"], baked.size
+    forward = surgery.ancestors(surgery.nodes_of(graph_def), outputs, control=False)
+    fed = [name for name in inputs.values() if node_name(name) in forward]
+    changed = batch_sizes.free(graph_def, batch=baked.size, inputs=fed, forward=forward)
+    if not changed:
+        return [], None
+    shown = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+    return [f"the training batch {baked.size} ({baked.where}) was baked into {len(changed)} "
+            f"node(s) ({shown}): freed, so the export takes any batch"], None
 
 
 # --- finding and parsing the graph -------------------------------------------
@@ -205,7 +288,41 @@ def _apply_spec(feed: surgery.Feed, spec: FeatureSpec) -> None:
     feed.evidence.append("shape as given")
 
 
-def _place_feeds(graph_def: Any, feeds: list[surgery.Feed]) -> dict[str, str]:
+def _named_feeds(feeds: list[surgery.Feed], names: tuple[str, ...] | None) -> list[surgery.Feed]:
+    """The feeds `--inputs` names (by feature key, tensor or node); all when it names none."""
+    if not names:
+        return feeds
+    chosen = [feed for feed in feeds if {feed.key, feed.tensor, node_name(feed.tensor)} & set(names)]
+    known = {feed.tensor for feed in chosen} | {node_name(f.tensor) for f in chosen} \
+        | {feed.key for feed in chosen}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        offered = sorted({feed.key or node_name(feed.tensor) for feed in feeds})
+        close = difflib.get_close_matches(unknown[0], offered, n=3)
+        raise UnsupportedSource(f"--inputs names {', '.join(unknown)}, which is no input of the "
+                                f"graph" + (f"; closest: {', '.join(close)}" if close else
+                                            f" (its inputs: {', '.join(offered)})"))
+    return chosen
+
+
+def _check_named_inputs(feeds: list[surgery.Feed], used: dict[str, str],
+                        chosen: list[surgery.Feed]) -> None:
+    """The outputs must need only the inputs the user named."""
+    allowed = {id(feed) for feed in chosen}
+    extra = sorted(feed.key for feed in feeds if feed.key in used and id(feed) not in allowed)
+    if extra:
+        raise UnsupportedSource(f"the outputs also read input(s) {', '.join(extra)}, which "
+                                f"--inputs leaves out; name them too, or pick other --outputs")
+
+
+def _still_fed(graph_def: Any, feeds: list[surgery.Feed]) -> list[surgery.Feed]:
+    """Feeds `to_inference` did not fix to a constant (a keep probability)."""
+    ops = {node.name: node.op for node in graph_def.node}
+    return [feed for feed in feeds if ops.get(node_name(feed.tensor)) == feed.origin]
+
+
+def _place_feeds(graph_def: Any, feeds: list[surgery.Feed], *, batch: int | None = None
+                 ) -> dict[str, str]:
     """One placeholder per pipeline / embedded-data tensor; feature key -> tensor name."""
     taken = {node.name for node in graph_def.node}
     inputs: dict[str, str] = {}
@@ -215,16 +332,29 @@ def _place_feeds(graph_def: Any, feeds: list[surgery.Feed]) -> dict[str, str]:
         feed.key = key
         if feed.origin in _PLACEHOLDERS:
             inputs[key] = feed.tensor
+            _declare_shape(graph_def, feed)
             continue
         name = key if re.match(r"^[A-Za-z0-9.][A-Za-z0-9_.\-/]*$", key) and key not in taken \
             else _unique_node(f"{re.sub(r'[^A-Za-z0-9_]', '_', key) or 'feature'}_input", taken)
         taken.add(name)
-        shape = None if feed.shape is None else (-1,) + tuple(feed.shape)
+        shape = None if feed.shape is None else (batch or -1,) + tuple(feed.shape)
         surgery.placeholder_node(graph_def, name, dtype=feed.dtype, shape=shape)
         mapping[feed.tensor] = f"{name}:0"
         inputs[key] = f"{name}:0"
     surgery.rewire(graph_def, mapping)
     return inputs
+
+
+def _declare_shape(graph_def: Any, feed: surgery.Feed) -> None:
+    """A placeholder whose shape was inferred declares it, so that the export's
+    signature says it and TensorFlow checks feeds against it."""
+    if feed.shape is None:
+        return
+    node = surgery.nodes_of(graph_def)[node_name(feed.tensor)]
+    shape = node.attr["shape"].shape
+    shape.Clear()
+    for size in feed.shape:
+        shape.dim.add().size = size
 
 
 def _unbake(graph_def: Any, feeds: list[surgery.Feed], inputs: dict[str, str]) -> list[str]:
@@ -269,7 +399,8 @@ def _feature_specs(feeds: list[surgery.Feed], used: dict[str, str],
                 shape = shape[1:]  # a placeholder's own shape starts with the batch
             dtype = tf.dtypes.as_dtype(feed.dtype).name
             specs.append(FeatureSpec(name=feed.key, dtype=dtype, shape=tuple(shape),
-                                     vocabulary=vocabularies.get(feed.key, ()) if dtype == "string" else ()))
+                                     vocabulary=vocabularies.get(feed.key, ()) if dtype == "string" else (),
+                                     int_high=feed.int_high if dtype.startswith(("int", "uint")) else None))
     return tuple(sorted(specs, key=lambda s: s.name))
 
 
@@ -308,18 +439,19 @@ def _vocabularies(graph_def: Any, used: dict[str, str], *,
 # --- outputs -----------------------------------------------------------------
 
 def _outputs(graph_def: Any, meta: Any | None, feeds: list[surgery.Feed],
-             given: Mapping[str, str] | None, found: tuple) -> tuple[dict[str, str], str | None]:
+             given: Mapping[str, str] | None, found: tuple
+             ) -> tuple[dict[str, str], str | None, list[str]]:
     """Prediction key -> tensor: as given, from a signature, a canned head, or a clear guess;
     and the head to complete (`logistic` / `softmax`) when only a loss's logits were found."""
     nodes = surgery.nodes_of(graph_def)
     if given:
-        return {key: _known_tensor(nodes, tensor) for key, tensor in given.items()}, None
+        return {key: _known_tensor(nodes, tensor) for key, tensor in given.items()}, None, []
     from_signature = _signature_outputs(found)
     if from_signature:
-        return from_signature, None
+        return from_signature, None, []
     head = surgery.head_outputs(graph_def)
     if head:
-        return dict(sorted(head.items(), key=lambda kv: _key_order(kv[0]))), None
+        return dict(sorted(head.items(), key=lambda kv: _key_order(kv[0]))), None, []
     return _guess(graph_def, meta, feeds, nodes)
 
 
@@ -349,8 +481,11 @@ def _signature_outputs(found: tuple) -> dict[str, str]:
     return outputs
 
 
+_MAX_TIED = 4  # equally likely outputs kept side by side rather than refused
+
+
 def _guess(graph_def: Any, meta: Any | None, feeds: list[surgery.Feed],
-           nodes: dict[str, Any]) -> dict[str, str]:
+           nodes: dict[str, Any]) -> tuple[dict[str, str], str | None, list[str]]:
     """The inspector's best candidate, if it depends on the inputs and clearly wins."""
     from inspectors.graphs.report import collections_of
 
@@ -359,14 +494,26 @@ def _guess(graph_def: Any, meta: Any | None, feeds: list[surgery.Feed],
     # Through data, not through a Shape: a centered bias tiled to the batch size is no prediction.
     fed = surgery.descendants(graph_def, [node_name(f.tensor) for f in feeds], through_shape=False)
     ranked = [c for c in ranked if c.node in fed and c.score > 0]
-    if len(ranked) == 1 or (len(ranked) > 1 and ranked[0].score > ranked[1].score):
-        best = ranked[0]
-        key = surgery.output_key(best, nodes)
-        return {key: f"{best.node}:0"}, _loss_head(best.reason) if key == "logits" else None
-    listed = "; ".join(f"{c.node} ({c.op}, score {c.score})" for c in ranked[:5]) or "none"
-    raise UnsupportedSource(f"cannot tell the prediction outputs of this graph; candidates: "
-                            f"{listed}. Name them with --outputs key=tensor, e.g. "
-                            f"--outputs predictions={ranked[0].node if ranked else 'NODE'}:0")
+    if not ranked:
+        raise UnsupportedSource("cannot tell the prediction outputs of this graph: nothing "
+                                "that depends on its inputs looks like a result. Name them "
+                                "with --outputs key=tensor, e.g. --outputs predictions=NODE:0")
+    chosen: dict[str, str] = {}
+    reasons = {}
+    for candidate in [c for c in ranked if c.score == ranked[0].score][:_MAX_TIED]:
+        key = _unique(surgery.output_key(candidate, nodes), chosen)
+        chosen[key] = f"{candidate.node}:0"
+        reasons[key] = candidate.reason
+    others = [c for c in ranked if f"{c.node}:0" not in chosen.values()][:4]
+    notes = [f"prediction outputs guessed: " + "; ".join(
+        f"{key}={tensor} ({reasons[key]})" for key, tensor in chosen.items())]
+    if others:
+        notes.append("other candidates, not exported (name them with --outputs key=tensor): "
+                     + "; ".join(f"{c.node} ({c.op}, score {c.score})" for c in others))
+    completion = None
+    if "logits" in chosen and "probabilities" not in chosen:
+        completion = _loss_head(reasons["logits"])
+    return chosen, completion, notes
 
 
 def _loss_head(reason: str) -> str | None:
@@ -517,8 +664,9 @@ def _meta_graph(meta: Any | None, pruned: Any, definitions: list, tables: list[s
 
 # --- import and restore ------------------------------------------------------
 
-def _import(source: Source, meta: Any, *, inputs: dict[str, str], outputs: dict[str, str],
-            specs: tuple[FeatureSpec, ...], notes: list[str]) -> InferenceGraph:
+def _import(source: Source | None, meta: Any, *, given: str, inputs: dict[str, str],
+            outputs: dict[str, str], specs: tuple[FeatureSpec, ...], notes: list[str]
+            ) -> InferenceGraph:
     tf = tensorflow()
     v1 = tf.compat.v1
     graph = tf.Graph()
@@ -527,7 +675,8 @@ def _import(source: Source, meta: Any, *, inputs: dict[str, str], outputs: dict[
             v1.train.import_meta_graph(meta, clear_devices=True)
         except (ValueError, TypeError, tf.errors.OpError) as error:
             raise UnsupportedSource(f"TensorFlow 2.21 cannot import the cut graph of "
-                                    f"{source.given}: {_first_line(error)}; {OTHER_WAYS}") from error
+                                    f"{source.given if source else given}: "
+                                    f"{_first_line(error)}; {OTHER_WAYS}") from error
         variables = v1.global_variables()
         init_op = None
         if v1.get_collection(v1.GraphKeys.TABLE_INITIALIZERS):
@@ -536,11 +685,14 @@ def _import(source: Source, meta: Any, *, inputs: dict[str, str], outputs: dict[
     session = v1.Session(graph=graph)
     try:
         with graph.as_default():
+            if saver is not None and source is None:
+                raise UnsupportedSource(f"{given} holds variables but no checkpoint goes with "
+                                        f"it: pass the checkpoint (its .meta beside it) instead")
             if saver is not None:
                 _check_keys(source, variables)
                 _restore(source, saver, session, tf)
             if init_op is not None:
-                initialize_tables(session, init_op, where=source.given)
+                initialize_tables(session, init_op, where=source.given if source else given)
         return InferenceGraph(
             graph=graph, session=session,
             inputs={key: graph.get_tensor_by_name(name) for key, name in sorted(inputs.items())},

@@ -18,6 +18,7 @@ class Options:
 
     via: str | None = None
     outputs: dict[str, str] | None = None
+    inputs: tuple[str, ...] | None = None  # the graph inputs to keep (by key, tensor or node)
     features: tuple[FeatureSpec, ...] | None = None
     model_fn: str | None = None
     params: dict = field(default_factory=dict)

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from inspectors.graphs import shapes as graph_shapes
 from inspectors.graphs.io import data_inputs, node_name
 from inspectors.graphs.roles import is_bookkeeping
 from inspectors.graphs.variables import VARIABLE_OPS
@@ -128,6 +129,7 @@ class Feed:
     origin: str  # op of the node that produced it
     sparse: bool = False
     evidence: list[str] = field(default_factory=list)
+    int_high: int | None = None  # integer values index a table of this many rows
 
 
 def find_feeds(graph_def: Any, *, aliases: dict[str, str]) -> list[Feed]:
@@ -145,17 +147,37 @@ def find_feeds(graph_def: Any, *, aliases: dict[str, str]) -> list[Feed]:
             feeds += _pipeline_feeds(node, nodes, used)
         elif node.op in _PLACEHOLDER_OPS and node.attr["dtype"].type != 10:  # 10 = DT_BOOL
             feeds.append(Feed(tensor_name(node.name), node.name, node.attr["dtype"].type,
-                              _shape(node.attr["shape"].shape) if "shape" in node.attr else None,
-                              node.op))
+                              None, node.op))
     if not any(f.origin != "Const" for f in feeds if f.origin not in _PLACEHOLDER_OPS) \
             and not any(f.origin in _PLACEHOLDER_OPS for f in feeds):
         feeds += _embedded_data(graph_def, used)
     for feed in feeds:
         if feed.tensor in aliases:
             feed.key = aliases[feed.tensor]
+    _infer_shapes(graph_def, feeds)
     _name_from_columns(feeds, used)
     _name_from_linear_weights(feeds, nodes, used)
     return feeds
+
+
+def _infer_shapes(graph_def: Any, feeds: list[Feed]) -> None:
+    """Fill what the feed's own op left unknown from attributes and consumers
+    (`graph_shapes.infer`); a placeholder's shape keeps its batch dimension."""
+    for feed in feeds:
+        if feed.origin == "Const":
+            continue
+        batched = feed.origin in _PLACEHOLDER_OPS
+        declared = feed.shape if batched or feed.shape is None else (-1,) + tuple(feed.shape)
+        found = graph_shapes.infer(graph_def, feed.tensor, declared=declared)
+        feed.int_high = found.int_high
+        if found.int_high is not None:
+            feed.evidence.append(f"integer values below {found.int_high}: {found.int_why}")
+        if found.shape is None and feed.origin == "DecodeCSV":
+            feed.shape = ()  # one value per record when nothing says more
+        if found.shape is None or found.shape == declared:
+            continue
+        feed.shape = found.shape if batched else tuple(found.shape[1:])
+        feed.evidence.append(f"shape {list(found.shape)} from {found.why}")
 
 
 def _pipeline_feeds(node: Any, nodes: dict[str, Any], used: dict) -> list[Feed]:
@@ -184,8 +206,8 @@ def _slot_facts(node: Any, nodes: dict[str, Any]) -> tuple[list[int], list, list
         if node.op not in _BATCHED_DEQUEUES:
             shapes = [_drop_batch(s) for s in shapes]
         return list(attr["component_types"].list.type), shapes, [], set()
-    if node.op == "DecodeCSV":
-        return list(attr["OUT_TYPE"].list.type), [()] * len(attr["OUT_TYPE"].list.type), [], set()
+    if node.op == "DecodeCSV":  # as shaped as its records: graph_shapes.infer says how
+        return list(attr["OUT_TYPE"].list.type), [], [], set()
     return _parse_facts(node, nodes)
 
 
@@ -248,6 +270,8 @@ def _column_tokens(users: list[tuple[Any, str]]) -> list[list[tuple[str, bool]]]
     """For each consumer in a feature-column scope: [(scope part, under input_layer)]."""
     groups = []
     for user, _ in users:
+        if is_bookkeeping(user):  # `gradients/…/concat_grad` is no column's scope
+            continue
         parts = user.name.split("/")
         found = [(parts[i + 1], parts[i] == "input_layer") for i in range(len(parts) - 2)
                  if parts[i] in _COLUMN_SCOPES and parts[i + 1] not in _COLUMN_SCOPES]
@@ -328,6 +352,13 @@ def _drop_batch(shape: tuple[int, ...] | None) -> tuple[int, ...] | None:
 def to_inference(graph_def: Any) -> list[str]:
     """Dropout off, batch norm on moving statistics, learning phase false; returns notes."""
     notes = []
+    fixed = fix_keep_prob(graph_def)
+    if fixed:
+        notes.append(f"keep-probability input(s) set to 1 (dropout is then the identity): "
+                     f"{', '.join(fixed)}")
+    fixed = fix_bool_switches(graph_def)
+    if fixed:
+        notes.append(f"training switch variable(s) read as false for inference: {', '.join(fixed)}")
     count = bypass_dropout(graph_def)
     if count:
         notes.append(f"dropout switched off ({count} dropout op(s) bypassed)")
@@ -568,6 +599,99 @@ def _free_name(nodes: dict[str, Any], wanted: str) -> str:
     return name
 
 
+def fix_keep_prob(graph_def: Any) -> list[str]:
+    """Float placeholders a dropout reads as its keep probability become Const 1.0.
+
+    Known by use, not by name: every consumer adds it to a random tensor
+    (`keep + U`, floored into the mask) or divides by it (`x / keep`). With 1.0
+    the mask is all ones and the scale is one, so the result is exact."""
+    nodes = nodes_of(graph_def)
+    used = consumers_of(graph_def)
+    random = _random_descendants(graph_def)
+    fixed = []
+    for node in graph_def.node:
+        if node.op not in _PLACEHOLDER_OPS or node.attr["dtype"].type not in (1, 2, 19):
+            continue
+        shape = node.attr["shape"].shape if "shape" in node.attr else None
+        if shape is not None and not shape.unknown_rank and any(d.size != 1 for d in shape.dim):
+            continue
+        users = [(user, name) for user, name in used.get(f"{node.name}:0", [])
+                 if not is_bookkeeping(user)]  # its gradients are no use of it
+        if users and all(_reads_as_keep(user, name, random, nodes) for user, name in users):
+            _make_scalar_const(node, dtype=node.attr["dtype"].type, value=1.0)
+            fixed.append(node.name)
+    return fixed
+
+
+def _reads_as_keep(user: Any, name: str, random: set[str], nodes: dict[str, Any]) -> bool:
+    inputs = data_inputs(user)
+    if user.op in ("Add", "AddV2") and len(inputs) == 2:
+        other = inputs[1] if inputs[0] == name else inputs[0]
+        return node_name(other) in random
+    return user.op in ("RealDiv", "Div", "TrueDiv") and len(inputs) == 2 and inputs[1] == name
+
+
+def _random_descendants(graph_def: Any) -> set[str]:
+    found: set[str] = set()
+    for node in topological(graph_def):
+        if node.op in _RANDOM_OPS or any(node_name(i) in found for i in data_inputs(node)):
+            found.add(node.name)
+    return found
+
+
+def fix_bool_switches(graph_def: Any) -> list[str]:
+    """Scalar bool variables that only steer `cond`s (TFLearn's `is_training`) become
+    Const false: a restored flag is a training switch, and a variable feeding a
+    Switch's predicate is something freezing cannot convert."""
+    nodes = nodes_of(graph_def)
+    used = consumers_of(graph_def)
+    fixed = []
+    for node in list(graph_def.node):
+        if node.op not in VARIABLE_OPS or node.attr["dtype"].type != 10:
+            continue
+        if "shape" in node.attr and node.attr["shape"].shape.dim:
+            continue
+        reads = _reads_of(node.name, nodes, used)
+        steering = [user for tensor in reads for user, _ in used.get(tensor, [])
+                    if not is_bookkeeping(user)]
+        if steering and all(user.op in ("Switch", "Identity", "RefSwitch", "LogicalNot")
+                            for user in steering):
+            constant = graph_def.node.add()
+            constant.name = _free_name(nodes, f"{node.name}/tfckpt_false")
+            nodes[constant.name] = constant
+            _make_scalar_const(constant, dtype=10, value=False)
+            rewire(graph_def, {tensor: f"{constant.name}:0" for tensor in reads})
+            fixed.append(node.name)
+    return fixed
+
+
+def _reads_of(variable: str, nodes: dict[str, Any], used: dict) -> list[str]:
+    """The variable's own tensor and the Identity reads of it (`v/read`)."""
+    reads = [f"{variable}:0"]
+    for user, _ in used.get(f"{variable}:0", []):
+        if user.op in ("Identity", "ReadVariableOp") and user.name.startswith(variable + "/"):
+            reads.append(f"{user.name}:0")
+    return reads
+
+
+def _make_scalar_const(node: Any, *, dtype: int, value: Any) -> None:
+    node.op = "Const"
+    del node.input[:]
+    for attr in list(node.attr):
+        del node.attr[attr]
+    node.attr["dtype"].type = dtype
+    tensor = node.attr["value"].tensor
+    tensor.dtype = dtype
+    if dtype == 10:
+        tensor.bool_val.append(bool(value))
+    elif dtype == 2:
+        tensor.double_val.append(float(value))
+    elif dtype == 19:
+        tensor.half_val.append(15360 if value == 1.0 else 0)  # 1.0 in IEEE half
+    else:
+        tensor.float_val.append(float(value))
+
+
 def fix_learning_phase(graph_def: Any) -> list[str]:
     """Bool placeholders named like a training switch become constant false."""
     fixed = []
@@ -724,7 +848,7 @@ def output_key(candidate: Any, nodes: dict[str, Any]) -> str:
     last = candidate.node.rsplit("/", 1)[-1]
     if _PREDICTION_NAME_RE.match(last):
         return last
-    for role in ("predictions", "logits"):
+    for role in ("logits", "predictions"):  # a softmax loss's logits beat InTopK's predictions
         if f"the {role} of" in candidate.reason:
             return role
     return {"Softmax": "probabilities", "Sigmoid": "logistic", "ArgMax": "classes"}.get(

@@ -27,8 +27,11 @@ def frozen_graph_def(inference: InferenceGraph) -> tuple[Any, dict[str, str]]:
             init = tf.group(init, name=_free_name(inference.graph, INIT_TABLES))
     if init is not None:
         keep.append(init.name)
-    frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
-        inference.session, inference.graph.as_graph_def(), keep)
+    # Only what the outputs need: a loaded SavedModel also holds its other signatures' inputs.
+    needed = tf.compat.v1.graph_util.extract_sub_graph(inference.graph.as_graph_def(), keep)
+    frozen = tf.compat.v1.graph_util.convert_variables_to_constants(inference.session, needed, keep)
+    if _inputs_as_placeholders(frozen, inference):
+        frozen = tf.compat.v1.graph_util.extract_sub_graph(frozen, keep)
     for node in frozen.node:
         node.device = ""
         if node.op == "IsVariableInitialized":
@@ -47,6 +50,25 @@ def asset_notes(inference: InferenceGraph) -> list[str]:
     return [f"the frozen graph reads {asset.found} when {INIT_TABLES} runs ({asset.reader}); "
             f"keep the file at that path, or export a SavedModel, which copies it into assets/"
             for asset in inference.assets]
+
+
+def _inputs_as_placeholders(graph_def: Any, inference: InferenceGraph) -> bool:
+    """An input fed in the middle of a graph (a SavedModel's `x` after its own
+    tf.Example parsing) becomes a placeholder, so the frozen graph takes it as given."""
+    nodes = {node.name: node for node in graph_def.node}
+    changed = False
+    for tensor in inference.inputs.values():
+        node = nodes.get(tensor.op.name)
+        if node is None or node.op == "Placeholder" or tensor.value_index != 0:
+            continue
+        node.op = "Placeholder"
+        del node.input[:]
+        for attr in list(node.attr):
+            del node.attr[attr]
+        node.attr["dtype"].type = tensor.dtype.as_datatype_enum
+        node.attr["shape"].shape.CopyFrom(tensor.shape.as_proto())
+        changed = True
+    return changed
 
 
 def _name_output(graph_def: Any, key: str, tensor: Any) -> str:
