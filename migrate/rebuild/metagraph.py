@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from inspectors.graphs import io as graph_io, signatures as graph_signatures
 from inspectors.formats.checkpoint import open_reader
 from inspectors.errors import CorruptCheckpoint, UnsupportedSource
-from inspectors.graphs.io import node_name
+from inspectors.graphs.io import data_inputs, node_name
 from inspectors.graphs.roles import output_candidates
 from inspectors.graphs.variables import VARIABLE_OPS, through_identity
 from inspectors.sources.paths import Source
@@ -510,10 +510,26 @@ def _guess(graph_def: Any, meta: Any | None, feeds: list[surgery.Feed],
     if others:
         notes.append("other candidates, not exported (name them with --outputs key=tensor): "
                      + "; ".join(f"{c.node} ({c.op}, score {c.score})" for c in others))
-    completion = None
+    completion = _logits_behind(chosen, nodes)
     if "logits" in chosen and "probabilities" not in chosen:
-        completion = _loss_head(reasons["logits"])
+        completion = _loss_head(reasons.get("logits", ""))
     return chosen, completion, notes
+
+
+def _logits_behind(chosen: dict[str, str], nodes: dict[str, Any]) -> str | None:
+    """A guessed Softmax or Sigmoid output without its logits: its input is the logits
+    (added unless already an output), and the head to complete from them."""
+    if "logits" in chosen:
+        return None
+    for key, head in (("probabilities", "classes"), ("logistic", "logistic")):
+        node = nodes.get(node_name(chosen.get(key, "")))
+        if node is None or node.op not in ("Softmax", "Sigmoid") or not data_inputs(node):
+            continue
+        logits = surgery.tensor_name(data_inputs(node)[0])
+        if logits not in chosen.values():
+            chosen["logits"] = logits
+            return head
+    return None
 
 
 def _loss_head(reason: str) -> str | None:
@@ -536,9 +552,16 @@ def _complete_head(inference: InferenceGraph, kind: str) -> None:
             inference.outputs["logistic"] = logistic
             inference.outputs["probabilities"] = tf.nn.softmax(two_class, name="probabilities")
             inference.outputs["classes"] = tf.argmax(two_class, axis=-1, name="classes")
+        elif kind == "classes":  # the graph's own softmax stays the probabilities
+            inference.outputs["classes"] = tf.argmax(inference.outputs["probabilities"],
+                                                     axis=-1, name="classes")
         else:
             inference.outputs["probabilities"] = tf.nn.softmax(logits, name="probabilities")
             inference.outputs["classes"] = tf.argmax(logits, axis=-1, name="classes")
+    if kind == "classes":
+        inference.notes.append("the graph's softmax is the probabilities; its input exported as "
+                               "the logits, and their argmax as the classes")
+        return
     inference.notes.append(f"the graph computes only the logits; added the {kind} head's "
                            f"probabilities and classes (as tf.contrib.learn classifiers predicted)")
 

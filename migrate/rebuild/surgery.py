@@ -848,11 +848,15 @@ def output_key(candidate: Any, nodes: dict[str, Any]) -> str:
     last = candidate.node.rsplit("/", 1)[-1]
     if _PREDICTION_NAME_RE.match(last):
         return last
+    if candidate.op in _KEY_OF_OP:  # a softmax a hand-written loss compares with the labels
+        return _KEY_OF_OP[candidate.op]  # is still probabilities (tflearn's crossentropy)
     for role in ("logits", "predictions"):  # a softmax loss's logits beat InTopK's predictions
         if f"the {role} of" in candidate.reason:
             return role
-    return {"Softmax": "probabilities", "Sigmoid": "logistic", "ArgMax": "classes"}.get(
-        candidate.op, "predictions")
+    return "predictions"
+
+
+_KEY_OF_OP = {"Softmax": "probabilities", "Sigmoid": "logistic", "ArgMax": "classes"}
 
 
 def unbake_batch(graph_def: Any, tensors: list[str], rows: int) -> int:
