@@ -26,6 +26,7 @@ from inspectors.sources.paths import Source
 from inspectors.tf_loader import tensorflow
 from migrate.rebuild import assets as asset_files
 from migrate.rebuild import batch as batch_sizes
+from migrate.rebuild import export_names
 from migrate.rebuild import inputs as inputs_module
 from migrate.rebuild import surgery as surgery
 from migrate.reasons import initialize_tables
@@ -112,6 +113,7 @@ def _build(source: Source | None, path: str, *, outputs: Mapping[str, str] | Non
             if node_name(name) in {n.name for n in pruned.node}}
     if inputs:
         _check_named_inputs(feeds, used, chosen_feeds)
+    used = _named_by_export(source, pruned, feeds, used, notes)
     used = _name_lone_input(feeds, used)
     _refuse_sparse(feeds, used)
     mend_ops(pruned)
@@ -265,6 +267,30 @@ def _with_overrides(feeds: list[surgery.Feed], features: tuple[FeatureSpec, ...]
         feed.key = spec.name
         _apply_spec(feed, spec)
     return feeds
+
+
+def _named_by_export(source: Source | None, graph_def: Any, feeds: list[surgery.Feed],
+                     used: dict[str, str], notes: list[str]) -> dict[str, str]:
+    """Inputs the graph leaves unnamed take the names the model dir's own export gives
+    them (export_names), when it pins them down one to one."""
+    unnamed = {feed.key: used[feed.key] for feed in feeds
+               if feed.key in used and _NAMED_AFTER_TENSOR in feed.evidence}
+    exports = export_names.author_exports(source.model_dir or os.path.dirname(source.path)) \
+        if source is not None and unnamed else []
+    if not exports:
+        return used
+    renamed = {key: name for key, name in
+               export_names.names_from_export(graph_def, unnamed, exports[0]).items()
+               if name not in used}
+    if not renamed:
+        return used
+    for feed in feeds:
+        if feed.key in renamed:
+            feed.evidence[feed.evidence.index(_NAMED_AFTER_TENSOR)] = (
+                f"named {renamed[feed.key]} by the signature of {exports[0]}")
+            feed.key = renamed[feed.key]
+    notes.append(export_names.rename_note(exports[0], renamed))
+    return {renamed.get(key, key): tensor for key, tensor in used.items()}
 
 
 def _name_lone_input(feeds: list[surgery.Feed], used: dict[str, str]) -> dict[str, str]:
