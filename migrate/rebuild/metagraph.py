@@ -273,8 +273,7 @@ def _named_by_export(source: Source | None, graph_def: Any, feeds: list[surgery.
                      used: dict[str, str], notes: list[str]) -> dict[str, str]:
     """Inputs the graph leaves unnamed take the names the model dir's own export gives
     them (export_names), when it pins them down one to one."""
-    unnamed = {feed.key: used[feed.key] for feed in feeds
-               if feed.key in used and _NAMED_AFTER_TENSOR in feed.evidence}
+    unnamed = {feed.key: used[feed.key] for feed in feeds if feed.key in used and _unnamed(feed)}
     exports = export_names.author_exports(source.model_dir or os.path.dirname(source.path)) \
         if source is not None and unnamed else []
     if not exports:
@@ -286,11 +285,20 @@ def _named_by_export(source: Source | None, graph_def: Any, feeds: list[surgery.
         return used
     for feed in feeds:
         if feed.key in renamed:
-            feed.evidence[feed.evidence.index(_NAMED_AFTER_TENSOR)] = (
-                f"named {renamed[feed.key]} by the signature of {exports[0]}")
+            feed.evidence = [line for line in feed.evidence if line != _NAMED_AFTER_TENSOR]
+            feed.evidence.append(f"named {renamed[feed.key]} by the signature of {exports[0]}")
             feed.key = renamed[feed.key]
     notes.append(export_names.rename_note(exports[0], renamed))
     return {renamed.get(key, key): tensor for key, tensor in used.items()}
+
+
+_DEFAULT_NAME_RE = re.compile(r"^Placeholder(?:WithDefault)?(?:_\d+)?$")
+
+
+def _unnamed(feed: surgery.Feed) -> bool:
+    """Named after its tensor, or a placeholder TensorFlow named by default: the key
+    says nothing of the feature."""
+    return _NAMED_AFTER_TENSOR in feed.evidence or bool(_DEFAULT_NAME_RE.match(feed.key or ""))
 
 
 def _name_lone_input(feeds: list[surgery.Feed], used: dict[str, str]) -> dict[str, str]:
