@@ -155,6 +155,16 @@ class SavedModelPredictor:
         self._loaded = self._function = None
 
 
+def _dropout_off(graph_def: Any) -> list[str]:
+    """An author's frozen graph may still take its dropout's keep probability: it is
+    fed 1 (the mask is then all ones), so predictions are the model's, not noise."""
+    from migrate.rebuild.surgery import fix_keep_prob
+
+    fixed = fix_keep_prob(graph_def)
+    return [f"keep-probability input(s) set to 1 (dropout is then the identity): "
+            f"{', '.join(fixed)}"] if fixed else []
+
+
 class FrozenGraphPredictor:
     """A frozen GraphDef: placeholders in, the named (or sink) tensors out."""
 
@@ -167,11 +177,13 @@ class FrozenGraphPredictor:
         tf = tensorflow()
         self.description = path
         loaded = graph_io.load(path)
-        graph_def = loaded.units[0].graph_def
+        graph_def = type(loaded.units[0].graph_def)()
+        graph_def.CopyFrom(loaded.units[0].graph_def)
         # Its vocabulary files, where they are now (a frozen graph names them by path).
         found = asset_files.locate(graph_def, search=assets,
                                    near=(os.path.dirname(os.path.abspath(path)),))
         self.notes: list[str] = [asset.note for asset in found]
+        self.notes += _dropout_off(graph_def)
         safety.refuse_risky_ops(graph_def, allow=allow_risky_ops, where=path,
                                 vetted=frozenset(asset.reader for asset in found))
         self.graph = tf.Graph()
